@@ -1,0 +1,38 @@
+# Two commands matter: `make run` starts the portal, `make test` runs the whole suite.
+# Both install what they need first (uv, then the locked Python packages), every time, idempotently.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+VENV_PYTHON := .venv/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format install system-packages migrate seed shell benchmarks clean
+
+install:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+	@$(UV) sync --frozen --quiet
+
+## Start embedded PostgreSQL and Redis (unless DATABASE_URL / REDIS_URL are set), migrate, load demo
+## data, then serve on http://127.0.0.1:$${PORT:-8000} with a Celery worker and beat. Ctrl-C stops all.
+run: install
+	$(VENV_PYTHON) -m portal.launch run
+
+## Lint, type-check, then the whole suite against real PostgreSQL and Redis (embedded unless set).
+test: install lint
+	$(VENV_PYTHON) -m portal.launch test -- $(PYTEST_ARGS)
+
+lint: install
+	$(VENV_PYTHON) -m ruff format --check .
+	$(VENV_PYTHON) -m ruff check .
+	$(VENV_PYTHON) -m mypy .
+
+format: install
+	$(VENV_PYTHON) -m ruff format .
+	$(VENV_PYTHON) -m ruff check --fix .
+
+benchmarks: install
+	$(VENV_PYTHON) -m portal.launch bench
+
+clean:
+	rm -rf .venv .data .mypy_cache .ruff_cache staticfiles

