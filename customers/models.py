@@ -31,6 +31,7 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.money import STANDARD_VAT_RATE, InvoiceTotals, invoice_totals, line_amount
 from customers.relationship import Relationship, RelationshipStatus, relationship_on
+from customers.triggers import Refuse
 from customers.validators import normalize_organisation_number, validate_organisation_number
 
 if TYPE_CHECKING:
@@ -302,8 +303,9 @@ class Invoice(models.Model):
             ),
         ]
         triggers = [
-            pgtrigger.Protect(
+            Refuse(
                 name="issued_invoice_is_immutable",
+                message="an issued invoice is an accounting record and cannot change; issue a credit note",
                 operation=pgtrigger.Update,
                 condition=pgtrigger.Q(old__issued_on__isnull=False)
                 & functools.reduce(

@@ -37,7 +37,7 @@ def invoice_issue(
     *, invoice: Invoice, issued_on: date | None = None, payment_terms_days: int = DEFAULT_PAYMENT_TERMS_DAYS
 ) -> Invoice:
     """Number the invoice, copy the billing snapshot from the customer, fix its totals."""
-    invoice = Invoice.objects.select_for_update().select_related("customer").get(pk=invoice.pk)
+    invoice = Invoice.objects.select_for_update(of=("self",)).select_related("customer").get(pk=invoice.pk)
     if invoice.is_issued:
         raise invoice_locked_error(invoice.number)
     customer = invoice.customer

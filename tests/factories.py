@@ -78,6 +78,7 @@ class InvoiceFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Invoice
+        skip_postgeneration_save = True
 
     customer = factory.SubFactory(CustomerFactory)
     line = factory.RelatedFactory(

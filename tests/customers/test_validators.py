@@ -1,0 +1,55 @@
+import pytest
+from django.core.exceptions import ValidationError
+from hypothesis import given
+from hypothesis import strategies as st
+
+from customers.validators import (
+    normalize_organisation_number,
+    organisation_number_check_digit,
+    validate_organisation_number,
+)
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "923609016",  # Equinor ASA
+        "974760673",  # Brønnøysundregistrene
+        "923 609 016",
+        "NO 923 609 016 MVA",
+        "985.399.077",
+    ],
+)
+def test_real_organisation_numbers_are_valid(number: str) -> None:
+    validate_organisation_number(number)
+
+
+@pytest.mark.parametrize("number", ["923609017", "974760670", "985399078"])
+def test_a_wrong_check_digit_is_refused_with_its_reason(number: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        validate_organisation_number(number)
+    assert error.value.code == "organisation_number_check_digit"
+    assert "check digit" in str(error.value.messages[0])
+
+
+@pytest.mark.parametrize("number", ["92360901", "9236090160", "", "ABCDEFGHI", "12345"])
+def test_a_wrong_length_is_refused_with_its_reason(number: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        validate_organisation_number(number)
+    assert error.value.code == "organisation_number_length"
+
+
+def test_normalising_strips_what_people_type_around_the_digits() -> None:
+    assert normalize_organisation_number(" no 923.609-016 mva ") == "923609016"
+
+
+@given(st.text(alphabet="0123456789", min_size=8, max_size=8))
+def test_every_number_is_valid_with_exactly_its_computed_check_digit(first_eight: str) -> None:
+    check = organisation_number_check_digit(first_eight)
+    for digit in range(10):
+        candidate = f"{first_eight}{digit}"
+        if check == digit:
+            validate_organisation_number(candidate)
+        else:
+            with pytest.raises(ValidationError):
+                validate_organisation_number(candidate)
