@@ -79,10 +79,21 @@ class CustomerAdmin(admin.ModelAdmin):
     readonly_fields = ["relationship_display", "relationship_ended_on_display", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["kind", "name", "organisation_number"]}),
-        (_("Contact details"), {"fields": ["email", "phone", "street_address", "postal_code", "city", "country"]}),
+        (
+            _("Contact details"),
+            {"fields": ["email", "phone", "street_address", "postal_code", "city", "country"]},
+        ),
         (
             _("Relationship"),
-            {"fields": ["relationship_display", "relationship_ended_on_display", "user", "created_at", "updated_at"]},
+            {
+                "fields": [
+                    "relationship_display",
+                    "relationship_ended_on_display",
+                    "user",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
         ),
     ]
     raw_id_fields = ["user"]
@@ -183,7 +194,13 @@ class InvoiceAdmin(admin.ModelAdmin):
     list_display_links = ["number_display"]
     list_filter = ["kind", ("issued_on", admin.EmptyFieldListFilter), PaidFilter, "issued_on"]
     list_select_related = ["customer"]
-    search_fields = ["=number", "billing_name", "billing_organisation_number", "billing_email", "customer__name"]
+    search_fields = [
+        "=number",
+        "billing_name",
+        "billing_organisation_number",
+        "billing_email",
+        "customer__name",
+    ]
     search_help_text = _("Invoice number, billed name, organisation number or e-mail")
     autocomplete_fields = ["customer", "contract"]
     date_hierarchy = "issued_on"
@@ -207,21 +224,17 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Invoice]:
         zero = Value(0, output_field=DecimalField(max_digits=12, decimal_places=2))
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(paid_amount=Coalesce(Sum("payments__amount"), zero))
-        )
+        return super().get_queryset(request).annotate(paid_amount=Coalesce(Sum("payments__amount"), zero))
 
-    def get_fields(self, request: HttpRequest, obj: Invoice | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Invoice | None = None) -> tuple[str, ...]:
         if obj is not None and obj.is_issued:
-            return ["customer", "contract", *self.record_fields]
-        return ["customer", "contract", "kind", "due_on"]
+            return ("customer", "contract", *self.record_fields)
+        return ("customer", "contract", "kind", "due_on")
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Invoice | None = None) -> list[str]:
+    def get_readonly_fields(self, request: HttpRequest, obj: Invoice | None = None) -> tuple[str, ...]:
         if obj is not None and obj.is_issued:
-            return ["customer", "contract", *self.record_fields]
-        return []
+            return ("customer", "contract", *self.record_fields)
+        return ()
 
     def has_delete_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
         # Issued invoices are accounting records; only the retention purge removes them.
@@ -257,7 +270,9 @@ class InvoiceAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{invoice.pk}: {' '.join(error.messages)}", messages.ERROR)
         if issued:
             self.message_user(
-                request, ngettext("%d invoice issued.", "%d invoices issued.", issued) % issued, messages.SUCCESS
+                request,
+                ngettext("%d invoice issued.", "%d invoices issued.", issued) % issued,
+                messages.SUCCESS,
             )
 
     @admin.action(description=_("Credit selected invoices in full"), permissions=["add"])

@@ -35,7 +35,7 @@ from customers.triggers import Refuse
 from customers.validators import normalize_organisation_number, validate_organisation_number
 
 if TYPE_CHECKING:
-    from django.db.models.manager import RelatedManager
+    from django.db.models.fields.related_descriptors import RelatedManager
 
 
 class CustomerQuerySet(models.QuerySet["Customer"]):
@@ -136,7 +136,9 @@ class Customer(models.Model):
     def clean(self) -> None:
         self.organisation_number = normalize_organisation_number(self.organisation_number)
         if self.kind == self.Kind.ORGANISATION and not self.organisation_number:
-            raise ValidationError({"organisation_number": _("An organisation needs its organisation number.")})
+            raise ValidationError(
+                {"organisation_number": _("An organisation needs its organisation number.")}
+            )
 
     @property
     def postal_address(self) -> str:
@@ -251,7 +253,9 @@ class Invoice(models.Model):
         INVOICE = "invoice", _("Invoice")
         CREDIT_NOTE = "credit_note", _("Credit note")
 
-    number = models.PositiveBigIntegerField(_("invoice number"), unique=True, null=True, blank=True, editable=False)
+    number = models.PositiveBigIntegerField(
+        _("invoice number"), unique=True, null=True, blank=True, editable=False
+    )
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.INVOICE)
     credited_invoice = models.ForeignKey(
         "self",
@@ -284,7 +288,9 @@ class Invoice(models.Model):
     billing_email = models.EmailField(_("billed e-mail"), blank=True, editable=False)
     net_amount = models.DecimalField(_("net (NOK)"), max_digits=12, decimal_places=2, default=Decimal("0.00"))
     vat_amount = models.DecimalField(_("VAT (NOK)"), max_digits=12, decimal_places=2, default=Decimal("0.00"))
-    total_amount = models.DecimalField(_("total (NOK)"), max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    total_amount = models.DecimalField(
+        _("total (NOK)"), max_digits=12, decimal_places=2, default=Decimal("0.00")
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     if TYPE_CHECKING:
@@ -333,8 +339,8 @@ class Invoice(models.Model):
     def clean(self) -> None:
         if self.pk is None:
             return
-        record = [self._meta.get_field(name).attname for name in INVOICE_RECORD_FIELDS]
-        stored = Invoice.objects.filter(pk=self.pk).values("issued_on", "number", *record).first()
+        record = [name + "_id" if name == "credited_invoice" else name for name in INVOICE_RECORD_FIELDS]
+        stored = Invoice.objects.filter(pk=self.pk).values(*record).first()
         if stored is None or stored["issued_on"] is None:
             return
         if any(stored[attname] != getattr(self, attname) for attname in record):
@@ -353,7 +359,9 @@ def invoice_locked_error(number: int | None) -> InvoiceLockedError:
 
 
 class InvoiceLine(models.Model):
-    invoice = models.ForeignKey(Invoice, verbose_name=_("invoice"), on_delete=models.DB_CASCADE, related_name="lines")
+    invoice = models.ForeignKey(
+        Invoice, verbose_name=_("invoice"), on_delete=models.DB_CASCADE, related_name="lines"
+    )
     description = models.CharField(_("description"), max_length=200)
     quantity = models.DecimalField(_("quantity"), max_digits=10, decimal_places=2, default=Decimal("1.00"))
     unit_price = models.DecimalField(_("unit price (NOK, excl. VAT)"), max_digits=12, decimal_places=2)
@@ -394,7 +402,9 @@ class InvoiceLine(models.Model):
 
     def clean(self) -> None:
         issued_number = (
-            Invoice.objects.filter(pk=self.invoice_id, issued_on__isnull=False).values_list("number", flat=True).first()
+            Invoice.objects.filter(pk=self.invoice_id, issued_on__isnull=False)
+            .values_list("number", flat=True)
+            .first()
         )
         if issued_number is not None:
             raise invoice_locked_error(issued_number)
@@ -405,10 +415,14 @@ class InvoiceLine(models.Model):
 
 
 class Payment(models.Model):
-    invoice = models.ForeignKey(Invoice, verbose_name=_("invoice"), on_delete=models.DB_CASCADE, related_name="payments")
+    invoice = models.ForeignKey(
+        Invoice, verbose_name=_("invoice"), on_delete=models.DB_CASCADE, related_name="payments"
+    )
     amount = models.DecimalField(_("amount (NOK)"), max_digits=12, decimal_places=2)
     paid_on = models.DateField(_("paid on"))
-    reference = models.CharField(_("reference"), max_length=64, blank=True, help_text=_("KID or bank reference"))
+    reference = models.CharField(
+        _("reference"), max_length=64, blank=True, help_text=_("KID or bank reference")
+    )
 
     class Meta:
         verbose_name = _("payment")
@@ -444,7 +458,9 @@ class Correspondence(models.Model):
         verbose_name_plural = _("correspondence")
         ordering = ["-last_message_at", "pk"]
         constraints = [
-            models.UniqueConstraint(fields=["channel", "external_id"], name="correspondence_unique_external_id")
+            models.UniqueConstraint(
+                fields=["channel", "external_id"], name="correspondence_unique_external_id"
+            )
         ]
         indexes = [models.Index(fields=["customer", "last_message_at"], name="correspondence_customer_idx")]
 

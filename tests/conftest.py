@@ -18,29 +18,32 @@ from tests.factories import ContractFactory, CustomerFactory, PersonCustomerFact
 @pytest.fixture(autouse=True)
 def _isolated_cache(settings: Any, request: pytest.FixtureRequest) -> None:
     # Each test sees its own keys in the shared Redis.
-    settings.CACHES = {
-        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{request.node.nodeid}"}
-    }
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{request.node.nodeid}"}}
 
 
 @pytest.fixture
 def alice(db: None) -> Customer:
-    customer = PersonCustomerFactory(
-        name="Alice Hansen", email="alice@example.no", phone="+47 91234567", user=UserFactory(username="alice")
+    customer = PersonCustomerFactory.create(
+        name="Alice Hansen",
+        email="alice@example.no",
+        phone="+47 91234567",
+        user=UserFactory.create(username="alice"),
     )
-    ContractFactory(customer=customer)
+    ContractFactory.create(customer=customer)
     return customer
 
 
 @pytest.fixture
 def bob(db: None) -> Customer:
-    customer = CustomerFactory(name="Bob Berg AS", email="bob@berg.example.no", user=UserFactory(username="bob"))
-    ContractFactory(customer=customer)
+    customer = CustomerFactory.create(
+        name="Bob Berg AS", email="bob@berg.example.no", user=UserFactory.create(username="bob")
+    )
+    ContractFactory.create(customer=customer)
     return customer
 
 
 def _staff_user(username: str, group_name: str) -> Any:
-    user = UserFactory(username=username, is_staff=True)
+    user = UserFactory.create(username=username, is_staff=True)
     user.groups.add(Group.objects.get(name=group_name))
     return user
 
@@ -62,4 +65,4 @@ def privacy_officer(db: None) -> Any:
 
 @pytest.fixture
 def superuser(db: None) -> Any:
-    return UserFactory(username="root-admin", is_staff=True, is_superuser=True)
+    return UserFactory.create(username="root-admin", is_staff=True, is_superuser=True)

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import factory
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from customers.models import Contact, Contract, Correspondence, Customer, Invoice, InvoiceLine
@@ -23,16 +23,16 @@ def valid_organisation_number(rng: random.Random | None = None) -> str:
             return f"{first_eight}{check}"
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
-        model = get_user_model()
+        model = User
         django_get_or_create = ("username",)
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda user: f"{user.username}@example.no")
 
 
-class CustomerFactory(factory.django.DjangoModelFactory):
+class CustomerFactory(factory.django.DjangoModelFactory[Customer]):
     class Meta:
         model = Customer
 
@@ -49,10 +49,10 @@ class CustomerFactory(factory.django.DjangoModelFactory):
 class PersonCustomerFactory(CustomerFactory):
     kind = Customer.Kind.PERSON
     name = factory.Sequence(lambda n: f"Person Nummer{n}")
-    organisation_number = ""
+    organisation_number = factory.LazyFunction(str)
 
 
-class ContactFactory(factory.django.DjangoModelFactory):
+class ContactFactory(factory.django.DjangoModelFactory[Contact]):
     class Meta:
         model = Contact
 
@@ -62,7 +62,7 @@ class ContactFactory(factory.django.DjangoModelFactory):
     role = "Faktura"
 
 
-class ContractFactory(factory.django.DjangoModelFactory):
+class ContractFactory(factory.django.DjangoModelFactory[Contract]):
     class Meta:
         model = Contract
 
@@ -73,7 +73,7 @@ class ContractFactory(factory.django.DjangoModelFactory):
     ended_on = None
 
 
-class InvoiceFactory(factory.django.DjangoModelFactory):
+class InvoiceFactory(factory.django.DjangoModelFactory[Invoice]):
     """A draft invoice with one line; `services.invoice_issue` issues it."""
 
     class Meta:
@@ -81,12 +81,10 @@ class InvoiceFactory(factory.django.DjangoModelFactory):
         skip_postgeneration_save = True
 
     customer = factory.SubFactory(CustomerFactory)
-    line = factory.RelatedFactory(
-        "tests.factories.InvoiceLineFactory", factory_related_name="invoice"
-    )
+    line = factory.RelatedFactory("tests.factories.InvoiceLineFactory", factory_related_name="invoice")
 
 
-class InvoiceLineFactory(factory.django.DjangoModelFactory):
+class InvoiceLineFactory(factory.django.DjangoModelFactory[InvoiceLine]):
     class Meta:
         model = InvoiceLine
 
@@ -96,7 +94,7 @@ class InvoiceLineFactory(factory.django.DjangoModelFactory):
     unit_price = Decimal("249.00")
 
 
-class CorrespondenceFactory(factory.django.DjangoModelFactory):
+class CorrespondenceFactory(factory.django.DjangoModelFactory[Correspondence]):
     class Meta:
         model = Correspondence
 

@@ -56,7 +56,9 @@ def grant(apps, schema_editor, group_permissions=GROUP_PERMISSIONS):
         group, _ = Group.objects.get_or_create(name=group_name)
         for name in names:
             app_label, codename = name.split(".")
-            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+            group.permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
 
 
 class Migration(migrations.Migration):

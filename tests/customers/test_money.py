@@ -25,7 +25,9 @@ def test_amounts_round_half_up_to_ore(amount: Decimal, expected: Decimal) -> Non
 def test_each_line_is_rounded_before_it_is_summed() -> None:
     # 3 x 33.333 = 99.999 -> 100.00 per line, as printed on the invoice.
     assert line_amount(quantity=D("3"), unit_price=D("33.333")) == D("100.00")
-    totals = invoice_totals([(D("3"), D("33.333"), STANDARD_VAT_RATE), (D("1"), D("0.01"), STANDARD_VAT_RATE)])
+    totals = invoice_totals(
+        [(D("3"), D("33.333"), STANDARD_VAT_RATE), (D("1"), D("0.01"), STANDARD_VAT_RATE)]
+    )
     assert totals.net == D("100.01")
     assert totals.vat == D("25.00")  # 25.0025 rounds down
     assert totals.total == D("125.01")

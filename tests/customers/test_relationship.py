@@ -43,10 +43,10 @@ def test_no_contract_is_no_relationship() -> None:
 
 
 def test_a_new_contract_revives_an_ended_relationship(db: None) -> None:
-    customer = CustomerFactory()
-    ContractFactory(customer=customer, started_on=date(2024, 1, 1), ended_on=date(2025, 8, 31))
+    customer = CustomerFactory.create()
+    ContractFactory.create(customer=customer, started_on=date(2024, 1, 1), ended_on=date(2025, 8, 31))
     assert customer.relationship(today=date(2025, 10, 1)).status is RelationshipStatus.ENDED
-    ContractFactory(customer=customer, started_on=date(2025, 10, 1), ended_on=None)
+    ContractFactory.create(customer=customer, started_on=date(2025, 10, 1), ended_on=None)
     assert customer.relationship(today=date(2025, 10, 1)) == ACTIVE
 
 
@@ -54,7 +54,14 @@ end_dates = st.lists(
     st.one_of(st.none(), st.dates(min_value=date(2020, 1, 1), max_value=date(2028, 12, 31))), max_size=4
 )
 month_ends = st.sampled_from(
-    [date(2024, 2, 29), date(2025, 2, 28), date(2026, 1, 31), date(2026, 4, 30), date(2026, 8, 31), date(2026, 12, 31)]
+    [
+        date(2024, 2, 29),
+        date(2025, 2, 28),
+        date(2026, 1, 31),
+        date(2026, 4, 30),
+        date(2026, 8, 31),
+        date(2026, 12, 31),
+    ]
 )
 
 
@@ -64,10 +71,10 @@ class TestSqlAnnotationMatchesPython(HypothesisTestCase):
     @settings(max_examples=150, deadline=None)
     @given(ends=end_dates, today=st.one_of(month_ends, st.dates(date(2021, 1, 1), date(2028, 1, 1))))
     def test_same_status_and_end_date(self, ends: list[date | None], today: date) -> None:
-        customer = CustomerFactory()
+        customer = CustomerFactory.create()
         for ended_on in ends:
             started_on = (ended_on or today) - timedelta(days=30)
-            ContractFactory(customer=customer, started_on=started_on, ended_on=ended_on)
+            ContractFactory.create(customer=customer, started_on=started_on, ended_on=ended_on)
         expected = relationship_on(ends, today=today)
         annotated = Customer.objects.with_relationship(today=today).get(pk=customer.pk)
         assert annotated.relationship_status == expected.status.value
@@ -76,8 +83,8 @@ class TestSqlAnnotationMatchesPython(HypothesisTestCase):
 
 @pytest.mark.parametrize("day", [date(2026, 1, 31), date(2026, 2, 28), date(2028, 2, 29)])
 def test_month_end_boundaries_in_sql(db: None, day: date) -> None:
-    customer = CustomerFactory()
-    ContractFactory(customer=customer, started_on=day - timedelta(days=60), ended_on=day)
+    customer = CustomerFactory.create()
+    ContractFactory.create(customer=customer, started_on=day - timedelta(days=60), ended_on=day)
     on_the_day = Customer.objects.with_relationship(today=day).get(pk=customer.pk)
     day_after = Customer.objects.with_relationship(today=day + timedelta(days=1)).get(pk=customer.pk)
     assert on_the_day.relationship_status == "active"

@@ -1,0 +1,52 @@
+"""`/healthz` answers 200 when PostgreSQL and Redis answer, and 503 naming what is down."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.django_db
+def test_healthy_when_database_and_redis_answer(client: Client) -> None:
+    response = client.get("/healthz", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    body = response.json()
+    assert len(body) == 2
+    assert all(value == "OK" for value in body.values())
+
+
+@pytest.mark.django_db
+def test_503_naming_redis_when_redis_is_down(client: Client, settings) -> None:
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"  # the discard port: nothing listens there
+    response = client.get("/healthz", HTTP_ACCEPT="application/json")
+    assert response.status_code == 503
+    failing = [name for name, value in response.json().items() if value != "OK"]
+    assert len(failing) == 1
+    assert failing[0].startswith("Redis")
+
+
+def test_503_naming_the_database_when_postgresql_is_down() -> None:
+    code = (
+        "import django, json; django.setup(); from django.test import Client; "
+        "r = Client().get('/healthz', HTTP_ACCEPT='application/json'); "
+        "print(r.status_code, json.dumps(r.json()))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=BASE_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "DJANGO_SECRET_KEY": "x" * 50,
+             "ALLOWED_HOSTS": "testserver", "DATABASE_URL": "postgres://postgres@127.0.0.1:9/portal"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    status, body = result.stdout.strip().split(" ", 1)
+    assert status == "503"
+    failing = [name for name, value in json.loads(body).items() if value != "OK"]
+    assert len(failing) == 1
+    assert failing[0].startswith("Database")

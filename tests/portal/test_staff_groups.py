@@ -1,0 +1,81 @@
+"""Each staff group sees what it should and is refused what it should not."""
+
+from datetime import date
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from customers import services
+from tests.factories import CorrespondenceFactory, CustomerFactory, InvoiceFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def records() -> dict[str, Any]:
+    customer = CustomerFactory.create()
+    invoice = services.invoice_issue(
+        invoice=InvoiceFactory.create(customer=customer), issued_on=date(2026, 1, 15)
+    )
+    return {
+        "customer": customer,
+        "invoice": invoice,
+        "correspondence": CorrespondenceFactory.create(customer=customer),
+    }
+
+
+def _status(client: Client, user: Any, name: str, *args: Any) -> int:
+    client.force_login(user)
+    return client.get(reverse(name, args=args)).status_code
+
+
+def test_support_works_with_customers_and_correspondence_but_not_invoices(
+    client: Client, support_user: Any, records: dict[str, Any]
+) -> None:
+    assert _status(client, support_user, "admin:customers_customer_changelist") == 200
+    assert _status(client, support_user, "admin:customers_customer_change", records["customer"].pk) == 200
+    assert _status(client, support_user, "admin:customers_correspondence_changelist") == 200
+    assert _status(client, support_user, "admin:customers_invoice_changelist") == 403
+    assert _status(client, support_user, "admin:customers_payment_changelist") == 403
+    assert _status(client, support_user, "admin:customers_customer_delete", records["customer"].pk) == 403
+    assert _status(client, support_user, "admin:customers_customer_add") == 403
+
+
+def test_billing_works_with_invoices_and_payments_but_not_correspondence(
+    client: Client, billing_user: Any, records: dict[str, Any]
+) -> None:
+    assert _status(client, billing_user, "admin:customers_invoice_changelist") == 200
+    assert _status(client, billing_user, "admin:customers_invoice_add") == 200
+    assert _status(client, billing_user, "admin:customers_payment_add") == 200
+    assert _status(client, billing_user, "admin:customers_correspondence_changelist") == 403
+    assert _status(client, billing_user, "admin:customers_customer_add") == 403
+    change = client.post(
+        reverse("admin:customers_customer_change", args=[records["customer"].pk]), {"name": "Overwritten"}
+    )
+    assert change.status_code == 403
+
+
+def test_privacy_officer_sees_everything_and_changes_nothing(
+    client: Client, privacy_officer: Any, records: dict[str, Any]
+) -> None:
+    for name in [
+        "admin:customers_customer_changelist",
+        "admin:customers_invoice_changelist",
+        "admin:customers_correspondence_changelist",
+        "admin:customers_payment_changelist",
+    ]:
+        assert _status(client, privacy_officer, name) == 200, name
+    response = client.post(
+        reverse("admin:customers_customer_change", args=[records["customer"].pk]), {"name": "Overwritten"}
+    )
+    assert response.status_code == 403
+    assert _status(client, privacy_officer, "admin:customers_invoice_add") == 403
+
+
+def test_a_signed_in_customer_who_is_not_staff_is_sent_to_the_admin_login(client: Client, alice: Any) -> None:
+    client.force_login(alice.user)
+    response = client.get(reverse("admin:customers_customer_changelist"))
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
