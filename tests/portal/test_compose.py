@@ -1,0 +1,420 @@
+"""The container stack: docker-compose.yml, Dockerfile, .dockerignore and .env.example.
+
+No Docker engine runs here, so the compose file is validated against the Compose Specification's
+JSON schema (vendored in tests/portal/data/, see its README), and the rules the portal's operation
+relies on are checked on the parsed file: services start only when what they need is healthy or
+done, exactly one beat runs, and every portal process reads one environment that .env.example
+documents and settings.py understands.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from jsonschema import validators
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+ENV_EXAMPLE = ROOT / ".env.example"
+SETTINGS_FILE = ROOT / "portal" / "settings.py"
+SCHEMA_FILE = Path(__file__).resolve().parent / "data" / "compose-spec.json"
+
+# The services that run portal code from the image built by ./Dockerfile.
+APP_SERVICES = ("migrate", "web", "worker", "beat")
+# The conditions that mean "ready", not merely "started".
+READY_CONDITIONS = {"service_healthy", "service_completed_successfully"}
+# Read from the environment by boto3 itself, not by settings.py.
+BOTO3_VARIABLES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+SECRETS = {
+    "DJANGO_SECRET_KEY",
+    "POSTGRES_PASSWORD",
+    "AWS_SECRET_ACCESS_KEY",
+    "MINIO_ROOT_PASSWORD",
+    "MINIO_KMS_SECRET_KEY",
+}
+# ${NAME}, ${NAME:-default}, ${NAME:?message}, $NAME; `$$` is a literal dollar sign.
+INTERPOLATION = re.compile(r"\$\$|\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+# `# NAME=example` in .env.example (commented out) or `NAME=value`.
+ENV_ASSIGNMENT = re.compile(r"^#?\s?([A-Z][A-Z0-9_]*)=")
+
+
+def load_compose() -> dict[str, Any]:
+    document = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    assert isinstance(document, dict)
+    return document
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return load_compose()
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = compose["services"]
+    assert isinstance(found, dict)
+    return found
+
+
+@pytest.fixture(scope="module")
+def schema_validator() -> Any:
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    # The Draft the schema declares; None (not a silent fallback to the latest) if jsonschema does
+    # not know it.
+    validator_class = validators.validator_for(schema, default=None)
+    assert validator_class is not None, f"jsonschema does not know {schema.get('$schema')!r}"
+    assert validator_class.META_SCHEMA["$id"].rstrip("#") == schema["$schema"].rstrip("#")
+    validator_class.check_schema(schema)
+    return validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
+
+
+def schema_errors(validator: Any, document: dict[str, Any]) -> list[str]:
+    return [
+        f"{'/'.join(str(part) for part in error.absolute_path) or '(top)'}: {error.message}"
+        for error in sorted(validator.iter_errors(document), key=lambda error: list(error.absolute_path))
+    ]
+
+
+def dependencies(service: dict[str, Any]) -> dict[str, Any]:
+    depends_on = service.get("depends_on", {})
+    return depends_on if isinstance(depends_on, dict) else {name: {} for name in depends_on}
+
+
+def words(command: Any) -> list[str]:
+    if command is None:
+        return []
+    return command.split() if isinstance(command, str) else [str(part) for part in command]
+
+
+def strings(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from strings(key)
+            yield from strings(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from strings(item)
+
+
+def interpolated_names(node: Any) -> set[str]:
+    return {match for text in strings(node) for match in INTERPOLATION.findall(text) if match}
+
+
+def settings_variables() -> set[str]:
+    """Every NAME in an `env.<cast>("NAME", ...)` or `env("NAME")` call in portal/settings.py."""
+    names = set()
+    for node in ast.walk(ast.parse(SETTINGS_FILE.read_text(encoding="utf-8"))):
+        if not (isinstance(node, ast.Call) and node.args):
+            continue
+        receiver = node.func.value if isinstance(node.func, ast.Attribute) else node.func
+        reads_env = isinstance(receiver, ast.Name) and receiver.id == "env"
+        first = node.args[0]
+        if reads_env and isinstance(first, ast.Constant) and isinstance(first.value, str):
+            names.add(first.value)
+    return names
+
+
+def env_example_lines() -> list[str]:
+    return ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
+
+
+def env_example_variables() -> set[str]:
+    return {match.group(1) for line in env_example_lines() if (match := ENV_ASSIGNMENT.match(line))}
+
+
+# --- The Compose Specification ------------------------------------------------------------------
+
+
+def test_compose_file_is_valid_against_the_compose_specification(schema_validator: Any) -> None:
+    errors = schema_errors(schema_validator, load_compose())
+    assert not errors, "docker-compose.yml breaks the Compose Specification:\n" + "\n".join(errors)
+
+
+def test_compose_file_has_no_obsolete_version_key(compose: dict[str, Any]) -> None:
+    assert "version" not in compose
+
+
+def _unknown_top_level_key(document: dict[str, Any]) -> None:
+    document["servics"] = {}
+
+
+def _misspelt_service_attribute(document: dict[str, Any]) -> None:
+    web = document["services"]["web"]
+    web["healtcheck"] = web.pop("healthcheck")
+
+
+def _unknown_depends_on_condition(document: dict[str, Any]) -> None:
+    document["services"]["web"]["depends_on"]["postgres"]["condition"] = "service_ready"
+
+
+def _ports_as_a_string(document: dict[str, Any]) -> None:
+    document["services"]["web"]["ports"] = "8000:8000"
+
+
+def _replicas_as_a_list(document: dict[str, Any]) -> None:
+    document["services"]["beat"]["deploy"]["replicas"] = [1]
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        _unknown_top_level_key,
+        _misspelt_service_attribute,
+        _unknown_depends_on_condition,
+        _ports_as_a_string,
+        _replicas_as_a_list,
+    ],
+)
+def test_schema_rejects_a_broken_copy(
+    schema_validator: Any, breakage: Callable[[dict[str, Any]], None]
+) -> None:
+    broken = copy.deepcopy(load_compose())
+    breakage(broken)
+    assert schema_errors(schema_validator, broken), f"{breakage.__name__} went unnoticed"
+
+
+# --- Start order ---------------------------------------------------------------------------------
+
+
+def test_depends_on_waits_for_ready_not_started(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        depends_on = service.get("depends_on")
+        if depends_on is None:
+            continue
+        assert isinstance(depends_on, dict), f"{name}: depends_on needs the long form with conditions"
+        for target, options in depends_on.items():
+            assert target in services, f"{name} depends on unknown service {target}"
+            assert options.get("condition") in READY_CONDITIONS, f"{name} -> {target}: {options}"
+
+
+def test_every_dependency_can_report_that_it_is_ready(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        for target, options in dependencies(service).items():
+            dependency = services[target]
+            if options.get("condition") == "service_completed_successfully":
+                # A one-shot job reports by exiting; it must not be restarted into a loop.
+                assert dependency.get("restart") == "no", f"{target} ({name} waits for it) is not one-shot"
+            else:
+                healthcheck = dependency.get("healthcheck") or {}
+                assert healthcheck.get("test"), f"{target} ({name} depends on it) has no healthcheck"
+                assert not healthcheck.get("disable"), f"{target} has its healthcheck disabled"
+                assert words(healthcheck["test"])[:1] != ["NONE"], f"{target} has its healthcheck disabled"
+
+
+@pytest.mark.parametrize(
+    ("service", "probe"),
+    [("postgres", "pg_isready"), ("redis", "redis-cli ping"), ("minio", "mc ready"), ("web", "/healthz")],
+)
+def test_healthchecks_ask_the_right_question(
+    services: dict[str, dict[str, Any]], service: str, probe: str
+) -> None:
+    assert probe in " ".join(words(services[service]["healthcheck"]["test"]))
+
+
+def test_migrations_run_once_before_any_portal_process(services: dict[str, dict[str, Any]]) -> None:
+    migrate = services["migrate"]
+    assert words(migrate["command"])[-3:] == ["manage.py", "migrate", "--noinput"]
+    assert dependencies(migrate)["postgres"]["condition"] == "service_healthy"
+    for name in ("web", "worker", "beat"):
+        assert dependencies(services[name])["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_the_buckets_exist_before_anything_writes_to_them(services: dict[str, dict[str, Any]]) -> None:
+    createbuckets = services["createbuckets"]
+    assert dependencies(createbuckets)["minio"]["condition"] == "service_healthy"
+    assert services["minio"]["command"][:2] == ["server", "/data"]
+    # The job creates the very bucket the portal is told to use.
+    portal_bucket = services["web"]["environment"]["AWS_STORAGE_BUCKET_NAME"]
+    assert createbuckets["environment"]["EXPORT_BUCKET"] == portal_bucket
+    assert createbuckets["environment"]["LOG_BUCKET"]
+    for name in ("web", "worker"):
+        assert dependencies(services[name])["createbuckets"]["condition"] == "service_completed_successfully"
+
+
+# --- Processes -----------------------------------------------------------------------------------
+
+
+def test_exactly_one_beat_runs(services: dict[str, dict[str, Any]]) -> None:
+    beats = [name for name, service in services.items() if "beat" in words(service.get("command"))]
+    assert beats == ["beat"]
+    assert services["beat"]["deploy"]["replicas"] == 1
+    assert services["beat"].get("scale", 1) == 1
+    for name, service in services.items():
+        command = words(service.get("command"))
+        assert "-B" not in command and "--beat" not in command, f"{name} embeds a second beat"
+
+
+def test_worker_and_beat_run_the_portal_celery_app(services: dict[str, dict[str, Any]]) -> None:
+    assert words(services["worker"]["command"])[:4] == ["celery", "-A", "portal", "worker"]
+    assert words(services["beat"]["command"])[:4] == ["celery", "-A", "portal", "beat"]
+
+
+def test_web_serves_the_image_command_gunicorn(services: dict[str, dict[str, Any]]) -> None:
+    command = words(services["web"].get("command"))
+    assert not command or command[0] == "gunicorn"
+
+
+def test_service_images(services: dict[str, dict[str, Any]]) -> None:
+    assert services["postgres"]["image"] == "postgres:15"
+    assert services["redis"]["image"] == "redis:7"
+    assert services["minio"]["image"].startswith("minio/minio")
+    assert services["createbuckets"]["image"].startswith("minio/mc")
+    images = {services[name]["image"] for name in APP_SERVICES}
+    assert len(images) == 1, f"portal services run different images: {images}"
+    assert all(services[name]["build"] == "." for name in APP_SERVICES)
+
+
+# --- Environment ---------------------------------------------------------------------------------
+
+
+def test_portal_processes_share_one_environment_anchor(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    anchor = compose["x-portal-env"]
+    for name in APP_SERVICES:
+        # PyYAML builds an alias as the very object its anchor made: identity means the same anchor.
+        assert services[name]["environment"] is anchor, f"{name} does not use *portal-env"
+
+
+def test_portal_environment_is_production_shaped(compose: dict[str, Any]) -> None:
+    environment = compose["x-portal-env"]
+    required = {
+        "DATABASE_URL",
+        "REDIS_URL",
+        "DJANGO_SECRET_KEY",
+        "ALLOWED_HOSTS",
+        "AWS_STORAGE_BUCKET_NAME",
+        "AWS_S3_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_S3_REGION_NAME",
+        "EMAIL_URL",
+        "DEBUG",
+    }
+    assert required <= environment.keys(), f"missing: {sorted(required - environment.keys())}"
+    assert environment["DEBUG"] == "0"
+    assert environment["DJANGO_SECRET_KEY"] == "${DJANGO_SECRET_KEY:?set DJANGO_SECRET_KEY}"
+    assert environment["DATABASE_URL"].startswith("postgres://")
+    assert "@postgres:5432/" in environment["DATABASE_URL"]
+    assert environment["REDIS_URL"].startswith("redis://redis:6379/")
+    assert environment["AWS_S3_ENDPOINT_URL"] == "http://minio:9000"
+    # The web healthcheck asks for http://localhost:8000/healthz; Django must accept that host.
+    default_hosts = re.fullmatch(r"\$\{ALLOWED_HOSTS:-(.*)\}", environment["ALLOWED_HOSTS"])
+    assert default_hosts and "localhost" in default_hosts.group(1).split(",")
+
+
+def test_portal_environment_names_are_read_by_the_portal(compose: dict[str, Any]) -> None:
+    known = settings_variables() | BOTO3_VARIABLES
+    unknown = set(compose["x-portal-env"]) - known
+    assert not unknown, f"x-portal-env sets variables nothing reads (typo?): {sorted(unknown)}"
+
+
+def test_secrets_have_no_default_in_the_compose_file() -> None:
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    for name in SECRETS:
+        uses = re.findall(r"\$\{" + name + r"([^}]*)\}", text)
+        assert all(use.startswith(":?") for use in uses), f"{name} must be required (${{{name}:?...}})"
+
+
+def test_every_compose_variable_is_in_env_example(compose: dict[str, Any]) -> None:
+    used = set(compose["x-portal-env"]) | interpolated_names(compose)
+    assert {"DJANGO_SECRET_KEY", "POSTGRES_PASSWORD", "PORT"} <= used  # the scan sees interpolations
+    missing = used - env_example_variables()
+    assert not missing, f".env.example does not document: {sorted(missing)}"
+
+
+# --- .env.example --------------------------------------------------------------------------------
+
+
+def test_env_example_documents_every_setting() -> None:
+    read = settings_variables()
+    assert {"DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL"} <= read  # the AST scan finds them
+    missing = (read | {"PORT"}) - env_example_variables()
+    assert not missing, (
+        f"portal/settings.py reads variables .env.example does not document: {sorted(missing)}"
+    )
+
+
+def test_env_example_explains_every_variable() -> None:
+    prose = "\n".join(line for line in env_example_lines() if not ENV_ASSIGNMENT.match(line))
+    for name in env_example_variables():
+        assert re.search(rf"^# {name} \w", prose, re.MULTILINE), f"no sentence explains {name}"
+
+
+def test_env_example_changes_nothing_until_uncommented() -> None:
+    # `make run` starts embedded servers only while DATABASE_URL and REDIS_URL are unset.
+    active = [line for line in env_example_lines() if re.match(r"^\s*[A-Za-z_][A-Za-z0-9_]*\s*=", line)]
+    assert not active, f"uncommented assignments in .env.example: {active}"
+
+
+def test_env_example_shows_the_socket_form_of_database_url() -> None:
+    assert "# DATABASE_URL=postgres://postgres@/portal?host=/run/postgresql" in env_example_lines()
+
+
+def test_env_example_leaves_room_for_the_processors() -> None:
+    text = ENV_EXAMPLE.read_text(encoding="utf-8")
+    assert "Processors (Zendesk, Google Analytics, S3 server logs)" in text
+
+
+# --- Dockerfile and .dockerignore ---------------------------------------------------------------
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text(encoding="utf-8"))
+    instructions = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            keyword, _, rest = stripped.partition(" ")
+            instructions.append((keyword.upper(), " ".join(rest.split())))
+    return instructions
+
+
+def test_dockerfile_builds_the_production_image() -> None:
+    instructions = dockerfile_instructions()
+    keywords = [keyword for keyword, _ in instructions]
+    assert instructions[0] == ("FROM", "python:3.12-slim")
+    runs = [rest for keyword, rest in instructions if keyword == "RUN"]
+    assert any("pip install" in run and "uv" in run.split() for run in runs)
+    assert any("uv sync --frozen --no-dev" in run for run in runs)
+    # Dependencies are installed from the lock file before the app is copied in (layer caching).
+    copies = [rest for keyword, rest in instructions if keyword == "COPY"]
+    assert copies[0] == "pyproject.toml uv.lock ./"
+    assert keywords.index("COPY") < keywords.index("RUN", keywords.index("COPY"))
+    assert any("manage.py collectstatic --noinput" in run for run in runs)
+    assert ("EXPOSE", "8000") in instructions
+
+
+def test_dockerfile_keeps_no_secret_and_runs_unprivileged() -> None:
+    instructions = dockerfile_instructions()
+    for keyword, rest in instructions:
+        if keyword in {"ENV", "ARG", "LABEL"}:
+            assert "DJANGO_SECRET_KEY" not in rest, "the build-time key must not stay in the image"
+    users = [rest for keyword, rest in instructions if keyword == "USER"]
+    assert users and users[-1].split(":")[0] not in {"root", "0"}
+
+
+def test_dockerfile_runs_gunicorn_by_default() -> None:
+    commands = [rest for keyword, rest in dockerfile_instructions() if keyword == "CMD"]
+    assert len(commands) == 1
+    command = json.loads(commands[0])
+    assert command[:2] == ["gunicorn", "portal.wsgi:application"]
+    assert command[command.index("--bind") + 1] == "0.0.0.0:8000"
+    assert command[command.index("--workers") + 1] == "2"
+
+
+def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
+    ignored = {line.strip() for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()}
+    assert {".env", ".data", ".venv", ".git", "staticfiles"} <= ignored
