@@ -303,7 +303,8 @@ def demo_report_lines(*, report: DemoReport) -> list[str]:
     return lines
 
 
-# Planning: pure Python, no database, every random draw in a fixed order.
+# Planning: plain Python objects (one read: the organisation numbers already taken), every random
+# draw in a fixed order.
 
 
 @dataclass
@@ -369,7 +370,7 @@ class _DemoPlanner:
             organisation_number=organisation_number,
             email=self._unique_email(local_part),
             phone=self.fake.phone_number(),
-            street_address=self.fake.street_address(),
+            street_address=f"{self.fake.street_name()} {self.rng.randint(1, 120)}",
             postal_code=postal_code,
             city=city,
         )
@@ -438,7 +439,7 @@ class _DemoPlanner:
         ended_on: date | None
         if group == DemoGroup.ACTIVE:
             ended_on = None
-            started_on = today - timedelta(days=rng.randint(30, 9 * 365))
+            started_on = today - timedelta(days=rng.randint(30, 6 * 365))
         elif group == DemoGroup.RECENTLY_ENDED:
             ended_on = today - timedelta(days=rng.randint(5, 85))
             started_on = ended_on - timedelta(days=rng.randint(365, 6 * 365))
@@ -456,7 +457,7 @@ class _DemoPlanner:
             main_billing = 12
         else:
             main_service = rng.choice(HOSTING)
-            main_billing = rng.choice((3, 6, 12, 12))
+            main_billing = rng.choice((6, 12, 12))
         contracts = [(self._contract(customer, main_service, started_on, ended_on), main_billing)]
 
         # An upgrade: the customer moved from plain hosting to the main service the day before.
@@ -469,11 +470,11 @@ class _DemoPlanner:
             earlier = self._contract(
                 customer, Contract.Service.WORDPRESS_HOSTING, earlier_start, started_on - timedelta(days=1)
             )
-            contracts.append((earlier, 12 if is_person else 6))
+            contracts.append((earlier, 12))
 
-        extras = [(Contract.Service.DOMAIN, 12, 0.8)]
+        extras = [(Contract.Service.DOMAIN, 12, 0.4 if is_person else 0.6)]
         if not is_person:
-            extras += [(Contract.Service.EMAIL, 12, 0.5), (Contract.Service.SUPPORT, 6, 0.25)]
+            extras += [(Contract.Service.EMAIL, 12, 0.35), (Contract.Service.SUPPORT, 12, 0.15)]
         latest_start = min(ended_on or today, today - timedelta(days=1))
         for service, billing_months, probability in extras:
             if rng.random() >= probability:
@@ -506,7 +507,7 @@ class _DemoPlanner:
         rng, today = self.rng, self.today
         if group == DemoGroup.ENDED_ALL_EXPIRED:
             assert contract.ended_on is not None
-            window_start = contract.ended_on - timedelta(days=3 * 365)
+            window_start = contract.ended_on - timedelta(days=2 * 365)
         else:
             window_start = date(today.year - ACCOUNTING_YEARS, 1, 1)
         last_day = min(contract.ended_on or today, today)
