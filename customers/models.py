@@ -7,6 +7,8 @@ Invariants:
 - Invoices, their payments and the contracts they refer to outlive the customer row: their foreign
   keys to the customer are `SET NULL` in the database, so deleting a customer at relationship end
   leaves the billing snapshot (what the Accounting Act requires) and nothing else.
+- A contract an invoice refers to, and an invoice a credit note refers to, cannot be deleted before
+  the referring invoice (a plain foreign key, NO ACTION): documentation goes with what it documents.
 - Child rows that belong only to the customer are removed by `ON DELETE CASCADE` in the database,
   not by Django's collector: no signal receivers on these models (a receiver makes every purge
   fetch its rows; see DESIGN.md).
@@ -226,6 +228,9 @@ class InvoiceSequence(models.Model):
     class Meta:
         verbose_name = _("invoice number sequence")
 
+    def __str__(self) -> str:
+        return str(self.last_number)
+
 
 class InvoiceLockedError(ValidationError):
     """An issued invoice was about to change."""
@@ -257,12 +262,14 @@ class Invoice(models.Model):
         _("invoice number"), unique=True, null=True, blank=True, editable=False
     )
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.INVOICE)
+    # NO ACTION in the database: an invoice cannot go while a credit note still refers to it, nor a
+    # contract while an invoice refers to it (the agreement is then primary documentation).
     credited_invoice = models.ForeignKey(
         "self",
         verbose_name=_("credits invoice"),
         null=True,
         blank=True,
-        on_delete=models.DB_SET_NULL,
+        on_delete=models.DO_NOTHING,
         related_name="credit_notes",
     )
     customer = models.ForeignKey(
@@ -273,7 +280,7 @@ class Invoice(models.Model):
         verbose_name=_("contract"),
         null=True,
         blank=True,
-        on_delete=models.DB_SET_NULL,
+        on_delete=models.DO_NOTHING,
         related_name="invoices",
     )
     issued_on = models.DateField(_("issued on"), null=True, blank=True, editable=False)

@@ -19,7 +19,7 @@ class Refuse(pgtrigger.Trigger):
         super().__init__(**kwargs)  # type: ignore[arg-type]
 
     def get_func(self, model: object) -> str:
-        row = "OLD" if self.operation == pgtrigger.Delete else "NEW"
+        row = "NEW" if self.operation == pgtrigger.Insert else "OLD"
         message = self.message.replace("'", "''")
         return f"""
             RAISE EXCEPTION '{message} (table %, id %)', TG_TABLE_NAME, {row}.id

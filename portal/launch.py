@@ -28,7 +28,7 @@ from pathlib import Path
 from types import FrameType
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("PORTAL_DATA_DIR", BASE_DIR / ".data"))
+DATA_DIR = BASE_DIR / ".data"
 ENV_FILE = DATA_DIR / "embedded.env"
 DATABASE_NAME = "portal"
 MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux, 104 on macOS

@@ -42,11 +42,14 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "health_check",
     "pgtrigger",
     "portal.apps.PortalConfig",
     "customers",
+    "audit",
+    "retention",
 ]
 
 MIDDLEWARE = [
@@ -182,6 +185,20 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# Retention periods (retention/windows.py, RetentionPeriods): the privacy policy's and the
+# Accounting Act's defaults; override single keys here, never in code.
+RETENTION = {
+    key: env.int(f"RETENTION_{key.upper()}")
+    for key in (
+        "customer_data_months",
+        "accounting_years",
+        "server_log_months",
+        "export_days",
+        "audit_months",
+    )
+    if env.str(f"RETENTION_{key.upper()}", default="")
 }
 
 # The company behind the portal, shown on pages and in exports.

@@ -10,9 +10,18 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
+from django.utils import translation
 
 from customers.models import Customer
 from tests.factories import ContractFactory, CustomerFactory, PersonCustomerFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _english_outside_requests() -> Any:
+    # Services and validators speak the active language; tests that call them directly read
+    # English. Requests still choose their language through LocaleMiddleware (Norwegian default).
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,85 @@
+"""The audit trail: who did what to which customer's data, with ids only.
+
+Invariants:
+- An event holds ids (actor, customer, object) and a kind, never a name, e-mail or other
+  personal data, so the trail can outlive the customer it is about.
+- Append-only: a database trigger refuses changing an event, and refuses deleting one that is
+  still inside its retention window (the data map's "sessions and audit events" category).
+- `customer_id` is a plain integer, not a foreign key: deleting a customer leaves the trail.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pgtrigger
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from customers.triggers import Refuse
+
+
+class AuditEvent(models.Model):
+    class Kind(models.TextChoices):
+        CUSTOMER_VIEWED = "customer_viewed", _("Staff viewed a customer")
+        EXPORT_DOWNLOADED = "export_downloaded", _("Export downloaded")
+        ACCESS_REQUESTED = "access_requested", _("Access requested")
+        HOLD_PLACED = "hold_placed", _("Legal hold placed")
+        HOLD_RELEASED = "hold_released", _("Legal hold released")
+        MANUAL_DELETION = "manual_deletion", _("Deleted by staff")
+        PURGE = "purge", _("Deleted by the scheduled purge")
+
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        null=True,
+        blank=True,
+        on_delete=models.DB_SET_NULL,
+        related_name="+",
+    )
+    customer_id = models.BigIntegerField(_("customer id"), null=True, blank=True, db_index=True)
+    object_type = models.CharField(_("object type"), max_length=100, blank=True)
+    object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["-created_at", "-pk"]
+        triggers = [
+            Refuse(
+                name="audit_event_no_update", message="audit events cannot change", operation=pgtrigger.Update
+            ),
+            # Deleting is allowed only once the event is past its retention window, which the
+            # purge computes; the database re-checks it with audit_event_kept_until() (migration 0002).
+            Refuse(
+                name="audit_event_kept",
+                message="an audit event inside its retention window cannot be deleted",
+                operation=pgtrigger.Delete,
+                condition=pgtrigger.Condition("OLD.created_at >= audit_event_kept_from()"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+    @classmethod
+    def record(
+        cls,
+        kind: AuditEvent.Kind,
+        *,
+        actor: Any = None,
+        customer_id: int | None = None,
+        target: models.Model | None = None,
+    ) -> AuditEvent:
+        actor_id = actor.pk if actor is not None and getattr(actor, "is_authenticated", False) else None
+        return cls.objects.create(
+            kind=kind,
+            actor_id=actor_id,
+            customer_id=customer_id,
+            object_type=target._meta.label if target is not None else "",
+            object_id=str(target.pk) if target is not None else "",
+        )

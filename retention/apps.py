@@ -1,0 +1,26 @@
+from typing import Any
+
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
+
+
+def _install_retention_functions(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
+    from django.db import connections
+
+    from retention.db import functions_sql
+    from retention.windows import RetentionPeriods
+
+    with connections[using].cursor() as cursor:
+        cursor.execute(functions_sql(RetentionPeriods.from_settings()))
+
+
+class RetentionConfig(AppConfig):
+    name = "retention"
+    verbose_name = _("Retention and deletion")
+
+    def ready(self) -> None:
+        from retention import checks  # noqa: F401  (registers the data-map system check)
+
+        # The SQL functions carry the periods in settings; refresh them after every migrate.
+        post_migrate.connect(_install_retention_functions, sender=self, dispatch_uid="retention_functions")

@@ -1,0 +1,317 @@
+"""The data map: every category of personal data the portal is responsible for, in one place.
+
+Everything else reads it: the purge asks each category for what is past its window, the export
+builder asks each table for one customer's rows, the privacy page and the customer's page render
+purposes, processors and periods from it, and a system check (`retention.checks`) fails when a
+model that holds personal data (has a path to Customer) is in no category.
+
+A category names its tables (model, the fields holding personal data, the path from the model to
+the customer), its purpose and legal basis, its processor, its retention rule, and the purge that
+enforces the rule. Adding a table that holds personal data means adding it here; the check makes
+sure nobody forgets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.apps import apps
+from django.db import models
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from retention.windows import RetentionPeriods
+
+
+@dataclass(frozen=True)
+class Processor:
+    key: str
+    name: str
+    role: Promise
+    privacy_url: str
+    location: Promise
+
+
+PROCESSORS: dict[str, Processor] = {
+    processor.key: processor
+    for processor in (
+        Processor(
+            "wp_hosting",
+            "WP Hosting AS",
+            _("Controller: our own systems (this portal)"),
+            "",
+            _("Norway / EU"),
+        ),
+        Processor(
+            "aws",
+            "Amazon Web Services",
+            _("Processor: servers, server logs and storage of exports"),
+            "https://aws.amazon.com/privacy/",
+            _("EU (Stockholm, eu-north-1)"),
+        ),
+        Processor(
+            "google",
+            "Google",
+            _("Processor: e-mail (Google Workspace) and web analytics (Google Analytics)"),
+            "https://policies.google.com/privacy",
+            _("EU/EEA and USA (EU–US Data Privacy Framework)"),
+        ),
+        Processor(
+            "zendesk",
+            "Zendesk",
+            _("Processor: customer support e-mail and tickets"),
+            "https://www.zendesk.com/company/agreements-and-terms/privacy-notice/",
+            _("EU (data centre in the EEA)"),
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Table:
+    """One model's part in a category."""
+
+    model: str  # "app_label.ModelName"
+    fields: tuple[str, ...]  # the fields exported and described; personal data among them
+    customer_path: str  # ORM lookup from this model to the customer's id, e.g. "customer"
+    description: Promise | str = ""
+
+    @property
+    def model_class(self) -> type[models.Model]:
+        return apps.get_model(self.model)
+
+    def rows_for_customer(self, customer_id: int) -> models.QuerySet[models.Model]:
+        manager = self.model_class._default_manager
+        return manager.filter(**{self.customer_path: customer_id}).order_by("pk")
+
+
+@dataclass(frozen=True)
+class Category:
+    key: str
+    name: Promise
+    description: Promise
+    purpose: Promise
+    legal_basis: Promise
+    processors: tuple[str, ...]
+    storage: Promise
+    retention: str  # the promise in words, with the configured period, in the active language
+    rule: str  # a stable rule name written to the deletion log
+    enforced_by: Promise
+    tables: tuple[Table, ...] = field(default=())
+
+    def processor_list(self) -> list[Processor]:
+        return [PROCESSORS[key] for key in self.processors]
+
+
+def _categories() -> tuple[Category, ...]:
+    periods = RetentionPeriods.from_settings()
+    months = periods.customer_data_months
+    return (
+        Category(
+            key="customer_account",
+            name=_("Customer account"),
+            description=_(
+                "Who you are and how we reach you: name, organisation number, contacts and addresses."
+            ),
+            purpose=_("To deliver the services you have ordered, to bill them and to answer you."),
+            legal_basis=_("Contract (GDPR art. 6(1)(b))"),
+            processors=("wp_hosting",),
+            storage=_("The portal's database (PostgreSQL)"),
+            retention=_("Until %(months)s months after the customer relationship ended.")
+            % {"months": months},
+            rule=f"relationship_end+{months}m",
+            enforced_by=_("Nightly purge"),
+            tables=(
+                Table(
+                    "customers.Customer",
+                    (
+                        "kind",
+                        "name",
+                        "organisation_number",
+                        "email",
+                        "phone",
+                        "street_address",
+                        "postal_code",
+                        "city",
+                        "country",
+                        "created_at",
+                    ),
+                    "pk",
+                    _("The customer record"),
+                ),
+                Table("customers.Contact", ("name", "email", "phone", "role", "created_at"), "customer"),
+                Table("auth.User", ("username", "email", "date_joined", "last_login"), "customer"),
+                Table(
+                    "retention.LegalHold",
+                    ("reason", "placed_at", "ends_on", "released_at"),
+                    "customer",
+                    _("Holds that stop deletion while a legal claim or obligation requires it"),
+                ),
+            ),
+        ),
+        Category(
+            key="contracts",
+            name=_("Contracts"),
+            description=_("Your service agreements: which services, from when, to when and at what price."),
+            purpose=_("To deliver and bill the agreed services; as accounting documentation when invoiced."),
+            legal_basis=_(
+                "Contract (GDPR art. 6(1)(b)); legal obligation (bokføringsloven § 13) when invoiced"
+            ),
+            processors=("wp_hosting",),
+            storage=_("The portal's database (PostgreSQL)"),
+            retention=_(
+                "Until %(months)s months after the customer relationship ended; an agreement an invoice "
+                "refers to is kept as long as that invoice."
+            )
+            % {"months": months},
+            rule=f"relationship_end+{months}m|invoice_reference",
+            enforced_by=_("Nightly purge; the database refuses deleting an agreement an invoice refers to"),
+            tables=(
+                Table(
+                    "customers.Contract",
+                    ("service", "monthly_price", "started_on", "ended_on", "created_at"),
+                    "customer",
+                ),
+            ),
+        ),
+        Category(
+            key="invoices",
+            name=_("Invoices and payments"),
+            description=_(
+                "Invoices, credit notes and payments, with the name, organisation number and address "
+                "as invoiced."
+            ),
+            purpose=_("Accounting: the Norwegian Accounting Act requires us to keep primary documentation."),
+            legal_basis=_("Legal obligation (GDPR art. 6(1)(c)), bokføringsloven § 13"),
+            processors=("wp_hosting",),
+            storage=_("The portal's database (PostgreSQL)"),
+            retention=_(
+                "Until %(years)s years after the end of the financial year the invoice or payment belongs to."
+            )
+            % {"years": periods.accounting_years},
+            rule=f"fiscal_year_end+{periods.accounting_years}y",
+            enforced_by=_(
+                "Nightly purge; the database refuses deleting an invoice or payment inside the period"
+            ),
+            tables=(
+                Table(
+                    "customers.Invoice",
+                    (
+                        "number",
+                        "kind",
+                        "credited_invoice",
+                        "issued_on",
+                        "due_on",
+                        "billing_name",
+                        "billing_organisation_number",
+                        "billing_address",
+                        "billing_email",
+                        "net_amount",
+                        "vat_amount",
+                        "total_amount",
+                    ),
+                    "customer",
+                ),
+                Table(
+                    "customers.InvoiceLine",
+                    ("invoice", "description", "quantity", "unit_price", "vat_rate"),
+                    "invoice__customer",
+                ),
+                Table(
+                    "customers.Payment", ("invoice", "amount", "paid_on", "reference"), "invoice__customer"
+                ),
+            ),
+        ),
+        Category(
+            key="correspondence",
+            name=_("Correspondence"),
+            description=_("E-mails and support tickets between you and us."),
+            purpose=_("To answer your questions and keep track of what was agreed."),
+            legal_basis=_("Contract (GDPR art. 6(1)(b)); legitimate interest in following up (art. 6(1)(f))"),
+            processors=("zendesk", "google"),
+            storage=_("Zendesk and Google Workspace, with a copy in the portal's database"),
+            retention=_("Until %(months)s months after the customer relationship ended.")
+            % {"months": months},
+            rule=f"relationship_end+{months}m",
+            enforced_by=_("Nightly purge, here and at the processor"),
+            tables=(
+                Table(
+                    "customers.Correspondence",
+                    ("channel", "external_id", "subject", "opened_at", "last_message_at", "messages"),
+                    "customer",
+                ),
+            ),
+        ),
+        Category(
+            key="server_logs",
+            name=_("Server logs"),
+            description=_("Web server logs: IP addresses, the pages asked for, time and browser."),
+            purpose=_("Security and troubleshooting of the hosting platform."),
+            legal_basis=_("Legitimate interest in secure and stable services (GDPR art. 6(1)(f))"),
+            processors=("aws",),
+            storage=_("Amazon S3 (encrypted), eu-north-1"),
+            retention=_("%(months)s months from when they were written.")
+            % {"months": periods.server_log_months},
+            rule=f"created+{periods.server_log_months}m",
+            enforced_by=_("S3 lifecycle rule, with a nightly sweep as backstop"),
+        ),
+        Category(
+            key="web_analytics",
+            name=_("Web analytics"),
+            description=_(
+                "Google Analytics cookies and the statistics they produce about visits to our web pages."
+            ),
+            purpose=_("To understand how our web pages are used, so we can improve them."),
+            legal_basis=_("Consent (GDPR art. 6(1)(a)), given in the cookie banner"),
+            processors=("google",),
+            storage=_("Google Analytics"),
+            retention=_("%(months)s months, as set in Google Analytics.")
+            % {"months": periods.analytics_months},
+            rule="analytics_property_setting",
+            enforced_by=_("Google Analytics' data retention setting, checked daily against this policy"),
+        ),
+        Category(
+            key="sessions_and_audit",
+            name=_("Sign-ins and audit trail"),
+            description=_(
+                "Sign-in sessions, and the record of which employee looked at or changed your data."
+            ),
+            purpose=_("Security: to keep you signed in and to document that only employees reach your data."),
+            legal_basis=_("Legitimate interest in secure processing (GDPR art. 6(1)(f), art. 32)"),
+            processors=("wp_hosting",),
+            storage=_("The portal's database (PostgreSQL)"),
+            retention=_(
+                "Sessions until they expire; the audit trail %(months)s months, holding only ids, "
+                "never names."
+            )
+            % {"months": periods.audit_months},
+            rule=f"session_expiry|created+{periods.audit_months}m",
+            enforced_by=_("Nightly purge"),
+            tables=(
+                Table(
+                    "audit.AuditEvent",
+                    ("kind", "object_type", "object_id", "created_at"),
+                    "customer_id",
+                    _("Staff access to your data"),
+                ),
+            ),
+        ),
+    )
+
+
+def categories() -> tuple[Category, ...]:
+    return _categories()
+
+
+def category(key: str) -> Category:
+    for candidate in categories():
+        if candidate.key == key:
+            return candidate
+    raise KeyError(f"no data category {key!r}; the data map has {', '.join(c.key for c in categories())}")
+
+
+def tables() -> Iterator[tuple[Category, Table]]:
+    for candidate in categories():
+        for table in candidate.tables:
+            yield candidate, table

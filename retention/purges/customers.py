@@ -1,0 +1,316 @@
+"""Purges of what the portal holds about customers: correspondence, contracts, invoices and the
+customer account itself.
+
+Order matters when they run the same night (`PURGES` in `retention.services`): correspondence
+first (its processor copies must be deleted while the references are still here), then invoices
+past their accounting period, then the customer account (with the contracts no invoice refers to),
+which waits until the customer's correspondence is gone, then contracts left without a customer
+whose invoices have gone. Invoices, their
+payments and the contracts they refer to outlive the customer row (their customer becomes NULL) and
+go when their own window closes.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.formats import date_format
+
+from customers.models import (
+    Contact,
+    Contract,
+    Correspondence,
+    Customer,
+    CustomerQuerySet,
+    Invoice,
+    InvoiceLine,
+    Payment,
+)
+from retention.models import DeletionLog, LegalHold, PurgeRun
+from retention.purges.base import BatchResult, PreviewLine, Purge
+from retention.windows import (
+    RetentionPeriods,
+    accounting_deletable_on,
+    customer_data_deletable_on,
+    first_kept_day,
+)
+
+
+def customer_data_cutoff(*, today: date, periods: RetentionPeriods) -> date:
+    """Relationships that ended before this day are past the customer-data window on `today`."""
+    return first_kept_day(lambda ended_on: customer_data_deletable_on(ended_on, periods=periods), today=today)
+
+
+def accounting_cutoff(*, today: date, periods: RetentionPeriods) -> date:
+    """Vouchers dated before this day are past the accounting period on `today`."""
+    return first_kept_day(lambda voucher: accounting_deletable_on([voucher], periods=periods), today=today)
+
+
+def active_hold(*, customer_field: str, today: date) -> Exists:
+    return Exists(LegalHold.objects.active(today=today).filter(customer_id=OuterRef(customer_field)))
+
+
+def due_customers(*, today: date, periods: RetentionPeriods) -> CustomerQuerySet:
+    """Customers whose data is past its window on `today` and who are under no legal hold.
+
+    A customer who never had a contract counts from the day the record was created."""
+    cutoff = customer_data_cutoff(today=today, periods=periods)
+    start_of_cutoff = timezone.make_aware(datetime.combine(cutoff, time.min))
+    return (
+        Customer.objects.with_relationship(today=today)
+        .filter(
+            Q(relationship_status="ended", relationship_ended_on__lt=cutoff)
+            | Q(relationship_status="no_contract", created_at__lt=start_of_cutoff)
+        )
+        .exclude(active_hold(customer_field="pk", today=today))
+    )
+
+
+class CustomerBatchPurge(Purge):
+    """Walks due customers in id order, one locked batch at a time."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.after_id = 0
+
+    def customers(self, *, today: date) -> CustomerQuerySet:
+        return due_customers(today=today, periods=self.periods)
+
+    def lock_customers(self, *, today: date) -> list[int]:
+        ids = list(
+            self.customers(today=today)
+            .filter(pk__gt=self.after_id)
+            .order_by("pk")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", flat=True)[: self.batch_size]
+        )
+        if ids:
+            self.after_id = ids[-1]
+        return ids
+
+    def reason(self, *, today: date) -> str:
+        cutoff = customer_data_cutoff(today=today, periods=self.periods)
+        return (
+            f"relationship ended before {date_format(cutoff, 'SHORT_DATE_FORMAT')} "
+            f"+ {self.periods.customer_data_months} months"
+        )
+
+
+class CorrespondencePurge(CustomerBatchPurge):
+    category = "correspondence"
+
+    def customers(self, *, today: date) -> CustomerQuerySet:
+        has_correspondence = Exists(Correspondence.objects.filter(customer_id=OuterRef("pk")))
+        return super().customers(today=today).filter(has_correspondence)
+
+    def rows(self, customer_ids: Any) -> QuerySet[Correspondence]:
+        """The correspondence of these customers (a list of ids, or a query of them)."""
+        return Correspondence.objects.filter(customer_id__in=customer_ids)
+
+    def preview(self, *, today: date) -> list[PreviewLine]:
+        count = self.rows(self.customers(today=today).values("pk")).count()
+        return [PreviewLine("customers.Correspondence", count, self.reason(today=today))]
+
+    def delete_batch(self, *, today: date, run: PurgeRun) -> BatchResult | None:
+        customer_ids = self.lock_customers(today=today)
+        if not customer_ids:
+            return None
+        result = BatchResult()
+        rows = self.rows(customer_ids)
+        result.add(
+            "customers.Correspondence", self.log_grouped(run=run, queryset=rows, customer_field="customer_id")
+        )
+        rows.delete()
+        return result
+
+
+class ContractPurge(Purge):
+    """Contracts left without a customer that no invoice refers to any more.
+
+    A customer's other contracts go with the customer account (CustomerAccountPurge): the
+    relationship is derived from them, so they must stay until the customer goes. A contract an
+    invoice refers to is primary documentation; it stays, without its customer, until the invoice
+    has gone (the foreign key refuses anything else), and this purge removes it then."""
+
+    category = "contracts"
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.after_id = 0
+
+    def due(self, *, today: date) -> QuerySet[Contract]:
+        return Contract.objects.filter(customer__isnull=True).exclude(invoice_refers_to_contract())
+
+    def preview(self, *, today: date) -> list[PreviewLine]:
+        return [
+            PreviewLine(
+                "customers.Contract", self.due(today=today).count(), "customer gone, no invoice refers to it"
+            )
+        ]
+
+    def delete_batch(self, *, today: date, run: PurgeRun) -> BatchResult | None:
+        ids = list(
+            self.due(today=today)
+            .filter(pk__gt=self.after_id)
+            .order_by("pk")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", flat=True)[: self.batch_size]
+        )
+        if not ids:
+            return None
+        self.after_id = ids[-1]
+        result = BatchResult()
+        rows = Contract.objects.filter(pk__in=ids)
+        result.add(
+            "customers.Contract", self.log_grouped(run=run, queryset=rows, customer_field="customer_id")
+        )
+        rows.delete()
+        return result
+
+
+def invoice_refers_to_contract() -> Exists:
+    return Exists(Invoice.objects.filter(contract_id=OuterRef("pk")))
+
+
+class InvoicePurge(Purge):
+    """Issued invoices (with their lines and payments) whose accounting period has ended.
+
+    An invoice is kept until the period of its latest voucher (its issue date, or a later payment)
+    has ended, and while a credit note that is still kept refers to it. Credit notes go first, so
+    an invoice and the credit note that cancels it can go the same night."""
+
+    category = "invoices"
+    batch_size = 2000
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.after_id = 0
+        self.kind = Invoice.Kind.CREDIT_NOTE
+
+    def due(self, *, today: date) -> QuerySet[Invoice]:
+        cutoff = accounting_cutoff(today=today, periods=self.periods)
+        later_payment = Exists(Payment.objects.filter(invoice_id=OuterRef("pk"), paid_on__gte=cutoff))
+        kept_credit_note = Exists(
+            Invoice.objects.filter(credited_invoice_id=OuterRef("pk"), issued_on__gte=cutoff)
+        )
+        return (
+            Invoice.objects.filter(issued_on__lt=cutoff)
+            .exclude(later_payment)
+            .exclude(kept_credit_note)
+            .exclude(active_hold(customer_field="customer_id", today=today))
+        )
+
+    def preview(self, *, today: date) -> list[PreviewLine]:
+        due = self.due(today=today)
+        cutoff = accounting_cutoff(today=today, periods=self.periods)
+        reason = (
+            f"vouchers dated before {date_format(cutoff, 'SHORT_DATE_FORMAT')}: "
+            f"financial year ended + {self.periods.accounting_years} years (bokføringsloven § 13)"
+        )
+        return [
+            PreviewLine("customers.Invoice", due.count(), reason),
+            PreviewLine("customers.InvoiceLine", InvoiceLine.objects.filter(invoice__in=due).count(), reason),
+            PreviewLine("customers.Payment", Payment.objects.filter(invoice__in=due).count(), reason),
+        ]
+
+    def delete_batch(self, *, today: date, run: PurgeRun) -> BatchResult | None:
+        while True:
+            ids = list(
+                self.due(today=today)
+                .filter(kind=self.kind, pk__gt=self.after_id)
+                .order_by("pk")
+                .select_for_update(skip_locked=True, of=("self",))
+                .values_list("pk", flat=True)[: self.batch_size]
+            )
+            if ids:
+                break
+            if self.kind == Invoice.Kind.INVOICE:
+                return None
+            self.kind, self.after_id = Invoice.Kind.INVOICE, 0
+        self.after_id = ids[-1]
+        result = BatchResult()
+        invoices = Invoice.objects.filter(pk__in=ids)
+        for model, queryset, customer_field in (
+            ("customers.InvoiceLine", InvoiceLine.objects.filter(invoice_id__in=ids), "invoice__customer_id"),
+            ("customers.Payment", Payment.objects.filter(invoice_id__in=ids), "invoice__customer_id"),
+            ("customers.Invoice", invoices, "customer_id"),
+        ):
+            result.add(model, self.log_grouped(run=run, queryset=queryset, customer_field=customer_field))
+        invoices.delete()  # lines and payments follow by ON DELETE CASCADE
+        return result
+
+
+class CustomerAccountPurge(CustomerBatchPurge):
+    """The customer record, contacts, draft invoices, contracts no invoice refers to, holds that
+    have ended, and the customer's portal sign-in. Waits until the customer's correspondence is
+    gone (see CorrespondencePurge)."""
+
+    category = "customer_account"
+
+    def customers(self, *, today: date) -> CustomerQuerySet:
+        has_correspondence = Exists(Correspondence.objects.filter(customer_id=OuterRef("pk")))
+        return super().customers(today=today).exclude(has_correspondence)
+
+    def preview(self, *, today: date) -> list[PreviewLine]:
+        due = self.customers(today=today).values("pk")
+        reason = self.reason(today=today)
+        return [
+            PreviewLine("customers.Customer", self.customers(today=today).count(), reason),
+            PreviewLine("customers.Contact", Contact.objects.filter(customer_id__in=due).count(), reason),
+            PreviewLine(
+                "customers.Invoice (drafts)",
+                Invoice.objects.filter(customer_id__in=due, issued_on__isnull=True).count(),
+                reason,
+            ),
+        ]
+
+    def delete_batch(self, *, today: date, run: PurgeRun) -> BatchResult | None:
+        customer_ids = self.lock_customers(today=today)
+        if not customer_ids:
+            return None
+        result = BatchResult()
+        user_model = get_user_model()
+        # Sign-ins of staff who are also customers stay; only customer-only accounts go.
+        users = user_model.objects.filter(customer__in=customer_ids, is_staff=False, is_superuser=False)
+        user_ids = dict(users.values_list("pk", "customer"))
+        drafts = Invoice.objects.filter(customer_id__in=customer_ids, issued_on__isnull=True)
+        # Contracts no issued invoice refers to go with the customer (logged in their own category);
+        # the others stay without a customer until their invoices have gone.
+        contracts = Contract.objects.filter(customer_id__in=customer_ids).exclude(
+            Exists(Invoice.objects.filter(contract_id=OuterRef("pk"), issued_on__isnull=False))
+        )
+        contract_ids = list(contracts.values_list("pk", flat=True))
+        result.add(
+            "customers.Contract",
+            self.log_grouped(
+                run=run,
+                queryset=Contract.objects.filter(pk__in=contract_ids),
+                customer_field="customer_id",
+                category="contracts",
+            ),
+        )
+        for model, queryset, customer_field in (
+            ("customers.Contact", Contact.objects.filter(customer_id__in=customer_ids), "customer_id"),
+            ("customers.InvoiceLine", InvoiceLine.objects.filter(invoice__in=drafts), "invoice__customer_id"),
+            ("customers.Invoice", drafts, "customer_id"),
+            ("retention.LegalHold", LegalHold.objects.filter(customer_id__in=customer_ids), "customer_id"),
+            ("customers.Customer", Customer.objects.filter(pk__in=customer_ids), "pk"),
+        ):
+            result.add(model, self.log_grouped(run=run, queryset=queryset, customer_field=customer_field))
+        DeletionLog.objects.bulk_create(
+            self.log_entry(
+                run=run, model=user_model._meta.label, customer_id=customer_id, ids=[user_id], count=1
+            )
+            for user_id, customer_id in user_ids.items()
+        )
+        drafts.delete()
+        Contract.objects.filter(pk__in=contract_ids).delete()
+        Customer.objects.filter(pk__in=customer_ids).delete()
+        if user_ids:
+            user_model.objects.filter(pk__in=list(user_ids)).delete()
+            result.add(user_model._meta.label, len(user_ids))
+        return result
