@@ -2,12 +2,18 @@
 
 Every periodic job of the portal is listed here, in code, and nowhere else: the schedule is reviewed
 with the code that runs it, and there is no database table for a staff member to edit by mistake.
-Run exactly one beat process.
+Run exactly one beat process; the purges are single-flight anyway (an advisory lock per category).
+
+The nightly purges are staggered in the order the categories depend on each other (see
+retention/purges/customers.py): correspondence, invoices, the customer account, then contracts
+left without a customer. Eligibility is computed from "now", so a night that was missed is caught
+up by the next run.
 """
 
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -15,4 +21,22 @@ app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-app.conf.beat_schedule = {}
+
+def _purge(category: str, *, hour: int, minute: int) -> dict[str, object]:
+    return {
+        "task": "retention.purge",
+        "schedule": crontab(hour=hour, minute=minute),
+        "kwargs": {"category": category},
+        # A purge that could not start before the next one is due is skipped, not queued twice.
+        "options": {"expires": 6 * 3600},
+    }
+
+
+app.conf.beat_schedule = {
+    "purge-correspondence": _purge("correspondence", hour=2, minute=0),
+    "purge-invoices": _purge("invoices", hour=2, minute=15),
+    "purge-customer-account": _purge("customer_account", hour=2, minute=30),
+    "purge-contracts": _purge("contracts", hour=2, minute=45),
+    "purge-server-logs": _purge("server_logs", hour=3, minute=0),
+    "purge-sessions-and-audit": _purge("sessions_and_audit", hour=3, minute=15),
+}

@@ -92,6 +92,13 @@ class PurgeRun(models.Model):
     counts = models.JSONField(_("deleted per model"), default=dict, blank=True)
     batches = models.PositiveIntegerField(_("batches"), default=0)
     longest_batch_seconds = models.FloatField(_("longest batch (s)"), default=0.0)
+    duration_seconds = models.FloatField(_("duration (s)"), null=True, blank=True)
+    cutoff = models.DateField(
+        _("cutoff"),
+        null=True,
+        blank=True,
+        help_text=_("Records dated before this day were past their window."),
+    )
     errors = models.JSONField(_("errors"), default=list, blank=True)
     started_at = models.DateTimeField(_("started"), default=timezone.now)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
@@ -119,12 +126,6 @@ class PurgeRun(models.Model):
     @property
     def total_deleted(self) -> int:
         return sum(self.counts.values())
-
-    @property
-    def duration_seconds(self) -> float | None:
-        if self.finished_at is None:
-            return None
-        return (self.finished_at - self.started_at).total_seconds()
 
 
 class DeletionLog(models.Model):

@@ -123,7 +123,10 @@ def purge_run(
                 finished_at=timezone.now(),
             )
         _close_interrupted_runs(category)
-        run = PurgeRun.objects.create(category=category, as_of=today, dry_run=dry_run)
+        run = PurgeRun.objects.create(
+            category=category, as_of=today, dry_run=dry_run, cutoff=purge.cutoff(today=today)
+        )
+        run_started = time.monotonic()
         counts: dict[str, int] = defaultdict(int)
         errors: list[str] = []
         try:
@@ -151,6 +154,7 @@ def purge_run(
         finally:
             run.counts = dict(counts)
             run.errors = errors
+            run.duration_seconds = time.monotonic() - run_started
             run.finished_at = timezone.now()
             run.save()
     logger.info("purge %s %s: %s", category, "previewed" if dry_run else "deleted", dict(counts))

@@ -113,6 +113,16 @@ class Migration(migrations.Migration):
                 ("counts", models.JSONField(blank=True, default=dict, verbose_name="deleted per model")),
                 ("batches", models.PositiveIntegerField(default=0, verbose_name="batches")),
                 ("longest_batch_seconds", models.FloatField(default=0.0, verbose_name="longest batch (s)")),
+                ("duration_seconds", models.FloatField(blank=True, null=True, verbose_name="duration (s)")),
+                (
+                    "cutoff",
+                    models.DateField(
+                        blank=True,
+                        help_text="Records dated before this day were past their window.",
+                        null=True,
+                        verbose_name="cutoff",
+                    ),
+                ),
                 ("errors", models.JSONField(blank=True, default=list, verbose_name="errors")),
                 (
                     "started_at",

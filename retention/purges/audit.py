@@ -50,6 +50,9 @@ class SessionAndAuditPurge(Purge):
         day = add_months(today, -self.periods.audit_months)
         return timezone.make_aware(datetime.combine(day, time.min))
 
+    def cutoff(self, *, today: date) -> date | None:
+        return add_months(today, -self.periods.audit_months)
+
     def preview(self, *, today: date) -> list[PreviewLine]:
         now = timezone.make_aware(datetime.combine(today, time.min))
         cutoff = self.audit_cutoff(today=today)

@@ -64,6 +64,10 @@ class Purge:
 
         return category(self.category).rule
 
+    def cutoff(self, *, today: date) -> date | None:
+        """Records dated before this day are past their window (None: no single date decides)."""
+        return None
+
     def preview(self, *, today: date) -> list[PreviewLine]:
         raise NotImplementedError
 

@@ -92,6 +92,9 @@ class CustomerBatchPurge(Purge):
             self.after_id = ids[-1]
         return ids
 
+    def cutoff(self, *, today: date) -> date | None:
+        return customer_data_cutoff(today=today, periods=self.periods)
+
     def reason(self, *, today: date) -> str:
         cutoff = customer_data_cutoff(today=today, periods=self.periods)
         return (
@@ -190,6 +193,9 @@ class InvoicePurge(Purge):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.after_id = 0
         self.kind = Invoice.Kind.CREDIT_NOTE
+
+    def cutoff(self, *, today: date) -> date | None:
+        return accounting_cutoff(today=today, periods=self.periods)
 
     def due(self, *, today: date) -> QuerySet[Invoice]:
         cutoff = accounting_cutoff(today=today, periods=self.periods)
