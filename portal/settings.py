@@ -44,12 +44,17 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
+    "drf_spectacular",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
     "health_check",
     "pgtrigger",
     "portal.apps.PortalConfig",
     "customers",
     "audit",
     "retention",
+    "access_requests",
 ]
 
 MIDDLEWARE = [
@@ -62,6 +67,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -173,10 +179,46 @@ MAILERS = {
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="personvern@wphosting.example")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# --- Sign-in (django-allauth) -------------------------------------------------------------------
+# Customers sign in without a password: they enter their e-mail and receive a one-time code.
+# Nobody signs up here: staff create customers, and their sign-in follows from that.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_ADAPTER = "portal.adapters.PortalAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+ACCOUNT_LOGIN_BY_CODE_TIMEOUT = 10 * 60
+ACCOUNT_LOGIN_BY_CODE_MAX_ATTEMPTS = 3
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[WP Hosting] "
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/my-data/"
+LOGOUT_REDIRECT_URL = "/"
+MFA_TOTP_ISSUER = "WP Hosting"
+
+# --- API (Django REST framework + drf-spectacular) ---------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "WP Hosting customer-data portal API",
+    "DESCRIPTION": "Access requests (GDPR art. 15) for the signed-in customer, and staff actions on them.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Access requests and exports (access_requests app) ----------------------------------------
+
+# --- Processors (Zendesk, Google Analytics, S3) -----------------------------------------------
+
+# --- Security: sessions, rate limits, headers ---------------------------------------------------
 
 LOGGING = {
     "version": 1,

@@ -12,5 +12,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", PortalHealthView.as_view(), name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("accounts/", include("allauth.urls")),
+    path("", include("access_requests.urls")),
     path("admin/", admin.site.urls),
 ]

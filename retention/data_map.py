@@ -142,6 +142,7 @@ def _categories() -> tuple[Category, ...]:
                 ),
                 Table("customers.Contact", ("name", "email", "phone", "role", "created_at"), "customer"),
                 Table("auth.User", ("username", "email", "date_joined", "last_login"), "customer"),
+                Table("account.EmailAddress", ("email", "verified", "primary"), "user__customer"),
                 Table(
                     "retention.LegalHold",
                     ("reason", "placed_at", "ends_on", "released_at"),
@@ -270,6 +271,40 @@ def _categories() -> tuple[Category, ...]:
             % {"months": periods.analytics_months},
             rule="analytics_property_setting",
             enforced_by=_("Google Analytics' data retention setting, checked daily against this policy"),
+        ),
+        Category(
+            key="access_request_exports",
+            name=_("Copies of your data"),
+            description=_("Your requests for a copy of your data, and the copies (ZIP files) we prepare."),
+            purpose=_("To give you insight into what we hold about you (GDPR art. 15)."),
+            legal_basis=_("Legal obligation (GDPR art. 6(1)(c), art. 12 and 15)"),
+            processors=("wp_hosting", "aws"),
+            storage=_("Encrypted file storage (Amazon S3), and the request in the portal's database"),
+            retention=_(
+                "The file %(days)s days after it is ready; the request itself with your other customer data."
+            )
+            % {"days": periods.export_days},
+            rule=f"ready+{periods.export_days}d",
+            enforced_by=_("Hourly expiry"),
+            tables=(
+                Table(
+                    "access_requests.AccessRequest",
+                    (
+                        "status",
+                        "channel",
+                        "received_at",
+                        "due_on",
+                        "extended_at",
+                        "extension_reason",
+                        "rejection_reason",
+                        "ready_at",
+                        "expires_at",
+                        "downloaded_at",
+                        "download_count",
+                    ),
+                    "customer",
+                ),
+            ),
         ),
         Category(
             key="sessions_and_audit",

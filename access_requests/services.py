@@ -1,0 +1,175 @@
+"""The access-request lifecycle: create, extend, reject, retry, claim a build, expire.
+
+Every change happens in one transaction with its audit event; the export build is enqueued after
+commit. The build itself (`export_build`) lives in `access_requests.export`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from access_requests.clock import can_extend, gdpr_due_date, gdpr_extended_due_date
+from access_requests.models import AccessRequest
+from audit.models import AuditEvent
+from customers.models import Customer
+
+
+class AccessRequestRefused(ValidationError):
+    """The request cannot be made or changed as asked; the message says why, for the customer."""
+
+
+def _enqueue_build(access_request: AccessRequest) -> None:
+    from access_requests.tasks import build_export_task
+
+    request_id = str(access_request.pk)
+    transaction.on_commit(lambda: build_export_task.delay(access_request_id=request_id))
+
+
+def open_request_for(customer: Customer) -> AccessRequest | None:
+    return AccessRequest.objects.filter(customer=customer, status__in=AccessRequest.OPEN_STATUSES).first()
+
+
+@transaction.atomic
+def access_request_create(
+    *,
+    customer: Customer,
+    acting_user: Any,
+    channel: str = AccessRequest.Channel.PORTAL,
+    identity_verification: str = "",
+) -> AccessRequest:
+    if channel != AccessRequest.Channel.PORTAL and not identity_verification.strip():
+        raise AccessRequestRefused(
+            _("Record how the customer's identity was verified for a request received by %(channel)s.")
+            % {"channel": AccessRequest.Channel(channel).label},
+            code="identity_not_verified",
+        )
+    existing = open_request_for(customer)
+    if existing is not None:
+        raise AccessRequestRefused(
+            _(
+                "You already have a request from %(received)s that is %(status)s. "
+                "You can ask again once you have downloaded that copy."
+            )
+            % {"received": timezone.localdate(existing.received_at).strftime("%d.%m.%Y"),
+               "status": existing.get_status_display().lower()},
+            code="already_open",
+        )  # fmt: skip
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            access_request = AccessRequest.objects.create(
+                customer=customer,
+                channel=channel,
+                identity_verification=identity_verification,
+                created_by=acting_user if channel != AccessRequest.Channel.PORTAL else None,
+                received_at=now,
+                due_on=gdpr_due_date(timezone.localdate(now)),
+            )
+    except IntegrityError as error:  # another request won the race for the one open slot
+        raise AccessRequestRefused(_("You already have an open request."), code="already_open") from error
+    AuditEvent.record(
+        AuditEvent.Kind.ACCESS_REQUESTED, actor=acting_user, customer_id=customer.pk, target=access_request
+    )
+    _enqueue_build(access_request)
+    from access_requests.notifications import notify_received
+
+    transaction.on_commit(lambda: notify_received(access_request_id=access_request.pk))
+    return access_request
+
+
+@transaction.atomic
+def access_request_extend(*, access_request: AccessRequest, reason: str, acting_user: Any) -> AccessRequest:
+    access_request = AccessRequest.objects.select_for_update().get(pk=access_request.pk)
+    if not reason.strip():
+        raise AccessRequestRefused(
+            _("Give the reason for the extension; the customer is told."), code="no_reason"
+        )
+    if not access_request.is_open:
+        raise AccessRequestRefused(_("Only an open request can be extended."), code="not_open")
+    if not can_extend(
+        received_on=access_request.received_on,
+        already_extended=access_request.is_extended,
+        today=timezone.localdate(),
+    ):
+        raise AccessRequestRefused(
+            _("The deadline can be extended once, and only within the first month."), code="cannot_extend"
+        )
+    access_request.extended_at = timezone.now()
+    access_request.extension_reason = reason.strip()
+    access_request.due_on = gdpr_extended_due_date(access_request.received_on)
+    access_request.save(update_fields=["extended_at", "extension_reason", "due_on"])
+    from access_requests.notifications import notify_extended
+
+    transaction.on_commit(lambda: notify_extended(access_request_id=access_request.pk))
+    return access_request
+
+
+@transaction.atomic
+def access_request_reject(*, access_request: AccessRequest, reason: str, acting_user: Any) -> AccessRequest:
+    access_request = AccessRequest.objects.select_for_update().get(pk=access_request.pk)
+    if not reason.strip():
+        raise AccessRequestRefused(
+            _("Give the reason for the rejection; the customer is told."), code="no_reason"
+        )
+    if access_request.status not in (AccessRequest.Status.RECEIVED, AccessRequest.Status.FAILED):
+        raise AccessRequestRefused(
+            _("Only a request that is not being prepared or answered can be rejected."), code="not_rejectable"
+        )
+    access_request.status = AccessRequest.Status.REJECTED
+    access_request.rejection_reason = reason.strip()
+    access_request.save(update_fields=["status", "rejection_reason"])
+    from access_requests.notifications import notify_rejected
+
+    transaction.on_commit(lambda: notify_rejected(access_request_id=access_request.pk))
+    return access_request
+
+
+@transaction.atomic
+def access_request_retry(*, access_request: AccessRequest, acting_user: Any) -> AccessRequest:
+    access_request = AccessRequest.objects.select_for_update().get(pk=access_request.pk)
+    if access_request.status != AccessRequest.Status.FAILED:
+        raise AccessRequestRefused(_("Only a failed build can be retried."), code="not_failed")
+    if open_request_for(access_request.customer) is not None:
+        raise AccessRequestRefused(_("The customer has another open request."), code="already_open")
+    access_request.status = AccessRequest.Status.RECEIVED
+    access_request.failure_reason = ""
+    access_request.build_attempts = 0
+    access_request.progress = 0
+    access_request.save(update_fields=["status", "failure_reason", "build_attempts", "progress"])
+    _enqueue_build(access_request)
+    return access_request
+
+
+def build_claim(*, access_request_id: Any) -> bool:
+    """Claim the build: received → building, in one conditional UPDATE; False if another worker
+    has it, or it is no longer waiting."""
+    claimed = AccessRequest.objects.filter(pk=access_request_id, status=AccessRequest.Status.RECEIVED).update(
+        status=AccessRequest.Status.BUILDING,
+        progress=0,
+        build_heartbeat_at=timezone.now(),
+    )
+    return claimed == 1
+
+
+def builds_reap(*, stale_after: timedelta = timedelta(minutes=10)) -> list[AccessRequest]:
+    """Builds whose worker stopped (no heartbeat for `stale_after`) go back to received and are
+    queued again: a request is never stuck in building."""
+    cutoff = timezone.now() - stale_after
+    reaped = []
+    for access_request in AccessRequest.objects.filter(
+        status=AccessRequest.Status.BUILDING, build_heartbeat_at__lt=cutoff
+    ):
+        with transaction.atomic():
+            updated = AccessRequest.objects.filter(
+                pk=access_request.pk, status=AccessRequest.Status.BUILDING, build_heartbeat_at__lt=cutoff
+            ).update(status=AccessRequest.Status.RECEIVED, progress=0)
+            if updated:
+                _enqueue_build(access_request)
+                reaped.append(access_request)
+    return reaped
