@@ -18,8 +18,15 @@ install:
 run: install
 	$(VENV_PYTHON) -m portal.launch run
 
+## Debian packages the suite needs: Chromium for the browser tests (Playwright drives Debian's
+## build; it never downloads its own). Installed only when missing.
+system-packages:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 ## Lint, type-check, then the whole suite against real PostgreSQL and Redis (embedded unless set).
-test: install lint
+test: install system-packages lint
 	$(VENV_PYTHON) -m portal.launch test -- $(PYTEST_ARGS)
 
 lint: install
