@@ -160,6 +160,16 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
+# --- Server logs (retention/server_logs.py) ----------------------------------------------------------
+# Web-server logs are kept 6 months from creation. With a bucket, the nightly purge sweeps the
+# objects under SERVER_LOGS_PREFIX and keeps the bucket's lifecycle rule for that prefix; the S3
+# client shares the endpoint, region and credentials above. Without one (the embedded default) the
+# purge sweeps the files in SERVER_LOGS_DIR.
+SERVER_LOGS_BUCKET = env.str("SERVER_LOGS_BUCKET", default="")
+SERVER_LOGS_PREFIX = env.str("SERVER_LOGS_PREFIX", default="logs/")
+SERVER_LOGS_DIR = Path(env.str("SERVER_LOGS_DIR", default=str(DATA_DIR / "server-logs")))
+# --- end of server logs --------------------------------------------------------------------------
+
 # Mail: the console by default, SMTP from EMAIL_URL (smtp+tls://user:password@host:587).
 _email = env.email_url("EMAIL_URL", default="consolemail://")
 _smtp_options = {

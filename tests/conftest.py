@@ -15,6 +15,8 @@ from django.utils import translation
 from customers.models import Customer
 from tests.factories import ContractFactory, CustomerFactory, PersonCustomerFactory, UserFactory
 
+pytest_plugins = ["tests.fixtures_s3"]
+
 
 @pytest.fixture(autouse=True)
 def _english_outside_requests() -> Any:
