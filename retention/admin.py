@@ -29,7 +29,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from customers.admin import CustomerAdmin, RelationshipStatusFilter
+from customers.admin import CustomerAdmin
 from customers.models import Customer, CustomerQuerySet
 from retention import data_map, selectors, services
 from retention.models import DeletionLog, LegalHold, PurgeRun
@@ -76,7 +76,12 @@ class RetentionCustomerAdmin(CustomerAdmin):
     `customers` must not know about retention."""
 
     list_display = [*CustomerAdmin.list_display, "deletion_due_display"]
-    list_filter = [RelationshipStatusFilter, DeletionDueFilter, "kind"]
+    # Right after the relationship filter, whatever else the customers admin filters by.
+    list_filter = [
+        *CustomerAdmin.list_filter[:1],
+        DeletionDueFilter,
+        *CustomerAdmin.list_filter[1:],
+    ]
     readonly_fields = [
         *CustomerAdmin.readonly_fields,
         "deletion_schedule_display",
