@@ -262,10 +262,13 @@ class CustomerAccountPurge(CustomerBatchPurge):
         return super().customers(today=today).exclude(has_correspondence)
 
     def preview(self, *, today: date) -> list[PreviewLine]:
-        due = self.customers(today=today).values("pk")
+        # The correspondence purge runs first the same night, so every due customer counts here,
+        # also those whose correspondence is still waiting for it.
+        due_customers_tonight = super().customers(today=today)
+        due = due_customers_tonight.values("pk")
         reason = self.reason(today=today)
         return [
-            PreviewLine("customers.Customer", self.customers(today=today).count(), reason),
+            PreviewLine("customers.Customer", due_customers_tonight.count(), reason),
             PreviewLine("customers.Contact", Contact.objects.filter(customer_id__in=due).count(), reason),
             PreviewLine(
                 "customers.Invoice (drafts)",
