@@ -6,8 +6,9 @@ commit. The build itself (`export_build`) lives in `access_requests.export`.
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import IO, Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -16,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from access_requests.clock import can_extend, gdpr_due_date, gdpr_extended_due_date
 from access_requests.models import AccessRequest
+from access_requests.storage import open_export, presigned_download_url
 from audit.models import AuditEvent
 from customers.models import Customer
 
@@ -173,3 +175,73 @@ def builds_reap(*, stale_after: timedelta = timedelta(minutes=10)) -> list[Acces
                 _enqueue_build(access_request)
                 reaped.append(access_request)
     return reaped
+
+
+# --- Downloads (the customer's side) -----------------------------------------------------------
+
+
+class ExportUnavailable(AccessRequestRefused):
+    """The copy cannot be downloaded (not ready yet, or its file has expired); `code` says which."""
+
+
+@dataclass(frozen=True)
+class ExportDownload:
+    """How to hand over one download: a presigned URL (S3), or the open file to stream (local)."""
+
+    filename: str
+    url: str | None = None
+    file: IO[bytes] | None = None
+
+
+def export_check_downloadable(access_request: AccessRequest, *, now: datetime | None = None) -> None:
+    """Raise ExportUnavailable unless the request has a file that has not expired."""
+    now = now or timezone.now()
+    downloadable = (AccessRequest.Status.READY, AccessRequest.Status.DOWNLOADED)
+    if access_request.status == AccessRequest.Status.EXPIRED or (
+        access_request.status in downloadable
+        and (access_request.expires_at is None or access_request.expires_at <= now)
+    ):
+        raise ExportUnavailable(
+            _("This copy has expired and its file is deleted. You can ask for a new copy."), code="expired"
+        )
+    if access_request.status not in downloadable or not access_request.export_name:
+        raise ExportUnavailable(_("This copy is not ready to download yet."), code="not_ready")
+
+
+def export_filename(access_request: AccessRequest) -> str:
+    """The name the browser saves the ZIP under: no personal data, only the date and a short id."""
+    made_on = timezone.localdate(access_request.ready_at or access_request.received_at)
+    return f"wp-hosting-data-{made_on:%Y-%m-%d}-{str(access_request.pk)[:8]}.zip"
+
+
+@transaction.atomic
+def export_download(*, access_request: AccessRequest, user: Any) -> ExportDownload:
+    """Hand over the export of a ready (or already downloaded) request that has not expired.
+
+    In one transaction: the download is counted, the request becomes downloaded (so the customer
+    may ask again), and an EXPORT_DOWNLOADED audit event is written. With S3 the answer is a
+    presigned URL valid at most `PRESIGNED_URL_SECONDS`, sent as an attachment with
+    `Cache-Control: no-store`; with local files it is the opened file, so a file that cannot be
+    opened rolls the whole download back."""
+    access_request = AccessRequest.objects.select_for_update().get(pk=access_request.pk)
+    now = timezone.now()
+    export_check_downloadable(access_request, now=now)
+    filename = export_filename(access_request)
+    url = presigned_download_url(access_request.export_name, filename=filename)
+    try:
+        file = open_export(access_request.export_name) if url is None else None
+    except FileNotFoundError as error:  # the hourly expiry got there first
+        raise ExportUnavailable(
+            _("This copy has expired and its file is deleted. You can ask for a new copy."), code="expired"
+        ) from error
+    access_request.status = AccessRequest.Status.DOWNLOADED
+    access_request.downloaded_at = access_request.downloaded_at or now
+    access_request.download_count += 1
+    access_request.save(update_fields=["status", "downloaded_at", "download_count"])
+    AuditEvent.record(
+        AuditEvent.Kind.EXPORT_DOWNLOADED,
+        actor=user,
+        customer_id=access_request.customer_id,
+        target=access_request,
+    )
+    return ExportDownload(filename=filename, url=url, file=file)

@@ -54,7 +54,7 @@ class RelationshipStatusFilter(admin.SimpleListFilter):
 class ContactInline(admin.TabularInline):
     model = Contact
     extra = 0
-    fields = ["name", "email", "phone", "role"]
+    fields = ["name", "email", "phone", "role", "portal_access"]
 
 
 class ContractInline(admin.TabularInline):

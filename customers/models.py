@@ -160,6 +160,21 @@ class Contact(models.Model):
     email = models.EmailField(_("e-mail"), blank=True)
     phone = models.CharField(_("phone"), max_length=32, blank=True)
     role = models.CharField(_("role"), max_length=100, blank=True, help_text=_("E.g. invoice recipient"))
+    # Staff may let a contact of an organisation sign in to the portal and see the organisation's
+    # data; the contact then gets a sign-in of its own (`user`), made the first time it asks for a code.
+    portal_access = models.BooleanField(
+        _("portal access"),
+        default=False,
+        help_text=_("May sign in with this e-mail address and see the customer's data and exports."),
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("portal user"),
+        null=True,
+        blank=True,
+        on_delete=models.DB_SET_NULL,
+        related_name="contact",
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:

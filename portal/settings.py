@@ -197,6 +197,9 @@ AUTHENTICATION_BACKENDS = [
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
 ACCOUNT_ADAPTER = "portal.adapters.PortalAccountAdapter"
+# Who gets a code: customers and the contacts staff let in (portal.accounts); allauth has no
+# adapter hook for that lookup, so the code-request form is replaced.
+ACCOUNT_FORMS = {"request_login_code": "portal.forms.CustomerLoginCodeForm"}
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"

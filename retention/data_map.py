@@ -143,6 +143,19 @@ def _categories() -> tuple[Category, ...]:
                 Table("customers.Contact", ("name", "email", "phone", "role", "created_at"), "customer"),
                 Table("auth.User", ("username", "email", "date_joined", "last_login"), "customer"),
                 Table("account.EmailAddress", ("email", "verified", "primary"), "user__customer"),
+                # Contacts staff let into the portal sign in with a user of their own (Contact.user).
+                Table(
+                    "auth.User",
+                    ("username", "email", "date_joined", "last_login"),
+                    "contact__customer",
+                    _("Sign-ins of contacts allowed into the portal"),
+                ),
+                Table(
+                    "account.EmailAddress",
+                    ("email", "verified", "primary"),
+                    "user__contact__customer",
+                    _("E-mail addresses of contacts allowed into the portal"),
+                ),
                 Table(
                     "retention.LegalHold",
                     ("reason", "placed_at", "ends_on", "released_at"),

@@ -1,0 +1,170 @@
+"""End to end, in a real browser: Alice signs in with a code, asks for a copy of her data, watches
+the page become ready while a real Celery worker builds it, downloads the ZIP, and every file in it
+matches its checksum in the manifest.
+
+Debian's Chromium (/usr/bin/chromium) drives the portal served by pytest-django's live server; the
+worker runs in a thread of this process against the Redis broker from the settings, on a queue of
+this test's own, so it never takes another test's (or developer's) tasks. Nothing is downloaded:
+no browser, no fonts, no scripts from a CDN.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.core import mail
+from django.db import connections
+
+from access_requests.models import AccessRequest
+from audit.models import AuditEvent
+from customers.models import Customer
+from portal.celery import app as celery_app
+from tests.access_requests.portal_fixtures import local_exports
+
+__all__ = ["local_exports"]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CODE_LINE = re.compile(r"^\s*([A-Z0-9]{3,}(?:-[A-Z0-9]{3,})*)\s*$", re.MULTILINE)
+READY_WITHIN_MS = 90_000
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _django_beside_playwrights_event_loop() -> Iterator[None]:
+    # Playwright's sync API keeps an event loop running in this thread, so Django takes the test's
+    # own database calls (and pytest-django's set-up and flush of the test database) for calls from
+    # async code and refuses them. Nothing async touches the connection; the check is lifted for
+    # this module only.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **browser_type_launch_args,
+        "executable_path": str(CHROMIUM),
+        "headless": True,
+        "args": [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }
+
+
+@pytest.fixture
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    return {**browser_context_args, "accept_downloads": True, "locale": "en-GB"}
+
+
+@pytest.fixture
+def own_queue() -> Iterator[str]:
+    """Tasks sent during the test go to a queue only this test's worker consumes. The worker's
+    thread closes its database connection after each task (no persistent connection), so none is
+    left open on the test database when it is dropped."""
+    database = connections["default"].settings_dict
+    queue = f"browser-test-{uuid.uuid4().hex}"
+    before = (celery_app.conf.task_default_queue, celery_app.conf.task_always_eager, database["CONN_MAX_AGE"])
+    celery_app.conf.task_default_queue = queue
+    celery_app.conf.task_always_eager = False
+    database["CONN_MAX_AGE"] = 0
+    try:
+        yield queue
+    finally:
+        celery_app.conf.task_default_queue, celery_app.conf.task_always_eager, database["CONN_MAX_AGE"] = (
+            before
+        )
+
+
+def sign_in_code_for(email: str) -> str:
+    for message in reversed(mail.outbox):
+        if message.to == [email] and (match := CODE_LINE.search(str(message.body))):
+            return match.group(1)
+    raise AssertionError(f"no sign-in code was sent to {email}")
+
+
+def test_alice_signs_in_asks_for_her_data_and_downloads_it(
+    live_server: Any, alice: Customer, local_exports: Path, own_queue: str, tmp_path: Path, page: Any
+) -> None:
+    page.set_default_timeout(20_000)
+
+    # Signing in: her address, then the code from the e-mail.
+    page.goto(f"{live_server.url}/my-data/")
+    assert "/accounts/login/" in page.url
+    page.fill("input[name=email]", "alice@example.no")
+    page.click("form.sign-in button[type=submit]")
+    page.wait_for_url("**/accounts/login/code/confirm/**")
+    page.fill("input[name=code]", sign_in_code_for("alice@example.no"))
+    page.click("form.sign-in button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/my-data/")
+    assert "Alice Hansen" in page.content()
+
+    # Asking for a copy: the page shows it received, and polls while nobody builds it yet.
+    page.click("form.request-copy button")
+    page.wait_for_url(re.compile(r".*/my-data/requests/[0-9a-f-]{36}/$"))
+    access_request = AccessRequest.objects.get(customer=alice)
+    assert page.get_attribute("#request", "data-status") == "received"
+    assert page.locator("progress[data-role=progress]").count() == 1
+    page.wait_for_timeout(1500)
+    assert page.locator("[data-role=download]").count() == 0
+
+    # A real worker takes the build from the queue; the page notices by itself.
+    with start_worker(
+        celery_app,
+        pool="solo",
+        concurrency=1,
+        perform_ping_check=False,
+        queues=[own_queue],
+        shutdown_timeout=30,
+    ):
+        page.wait_for_selector("[data-role=download]", timeout=READY_WITHIN_MS)
+    access_request.refresh_from_db()
+    assert access_request.status == AccessRequest.Status.READY
+    assert "The file is deleted" in page.content()
+
+    # Downloading: the browser saves the ZIP.
+    with page.expect_download() as download_info:
+        page.click("[data-role=download]")
+    download = download_info.value
+    assert download.suggested_filename.startswith("wp-hosting-data-")
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+
+    with zipfile.ZipFile(saved) as archive:
+        names = set(archive.namelist())
+        assert {"index.html", "data.json", "manifest.json"} <= names
+        csvs = {name for name in names if name.endswith(".csv")}
+        assert "customer_account/customers.Customer.csv" in csvs
+        manifest = json.loads(archive.read("manifest.json"))
+        assert manifest["algorithm"] == "sha256"
+        listed = {entry["name"]: entry for entry in manifest["files"]}
+        assert set(listed) == names - {"manifest.json"}
+        for name, entry in listed.items():
+            content = archive.read(name)
+            assert hashlib.sha256(content).hexdigest() == entry["sha256"], name
+            assert len(content) == entry["size"], name
+        data = json.loads(archive.read("data.json"))
+        assert "Alice Hansen" in json.dumps(data, ensure_ascii=False)
+        assert "Alice Hansen" in archive.read("customer_account/customers.Customer.csv").decode("utf-8-sig")
+    assert hashlib.sha256(saved.read_bytes()).hexdigest() == access_request.export_sha256
+
+    access_request.refresh_from_db()
+    assert access_request.status == AccessRequest.Status.DOWNLOADED
+    assert AuditEvent.objects.filter(
+        kind=AuditEvent.Kind.EXPORT_DOWNLOADED, customer_id=alice.pk, object_id=str(access_request.pk)
+    ).exists()
