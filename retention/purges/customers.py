@@ -284,8 +284,14 @@ class CustomerAccountPurge(CustomerBatchPurge):
         result = BatchResult()
         user_model = get_user_model()
         # Sign-ins of staff who are also customers stay; only customer-only accounts go.
-        users = user_model.objects.filter(customer__in=customer_ids, is_staff=False, is_superuser=False)
-        user_ids = dict(users.values_list("pk", "customer"))
+        # The customer's own sign-in and those of contacts staff let into the portal.
+        users = user_model.objects.filter(
+            Q(customer__in=customer_ids) | Q(contact__customer__in=customer_ids), is_staff=False, is_superuser=False
+        )
+        user_ids = {
+            user_id: own_customer or contact_customer
+            for user_id, own_customer, contact_customer in users.values_list("pk", "customer", "contact__customer")
+        }
         drafts = Invoice.objects.filter(customer_id__in=customer_ids, issued_on__isnull=True)
         # Contracts no issued invoice refers to go with the customer (logged in their own category);
         # the others stay without a customer until their invoices have gone.

@@ -254,3 +254,15 @@ def test_old_audit_events_and_expired_sessions_go() -> None:
     assert run.counts == {"audit.AuditEvent": 1, "sessions.Session": 1}
     assert not AuditEvent.objects.filter(pk=old.pk).exists()
     assert AuditEvent.objects.filter(pk=recent.pk).exists()
+
+
+def test_the_sign_ins_of_contacts_go_with_the_customer() -> None:
+    customer = former_customer(ended_on=date(2024, 1, 31))
+    contact_user = UserFactory.create()
+    ContactFactory.create(customer=customer, user=contact_user, portal_access=True)
+    with on(date(2025, 1, 1)):
+        purge_all()
+    assert not Customer.objects.filter(pk=customer.pk).exists()
+    assert not type(contact_user).objects.filter(pk=contact_user.pk).exists()
+    logged = DeletionLog.objects.filter(model="auth.User", customer_id=customer.pk)
+    assert logged.count() == 2
