@@ -39,4 +39,16 @@ app.conf.beat_schedule = {
     "purge-contracts": _purge("contracts", hour=2, minute=45),
     "purge-server-logs": _purge("server_logs", hour=3, minute=0),
     "purge-sessions-and-audit": _purge("sessions_and_audit", hour=3, minute=15),
+    # Exports go 7 days after they are ready; checked hourly, so none outlives its promise by an hour.
+    "expire-access-request-exports": {
+        "task": "access_requests.expire_exports",
+        "schedule": crontab(minute=5),
+        "options": {"expires": 50 * 60},
+    },
+    # A build whose worker died goes back to the queue: no request hangs in "being prepared".
+    "reap-access-request-builds": {
+        "task": "access_requests.reap_builds",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
 }

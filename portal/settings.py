@@ -228,6 +228,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Access requests and exports (access_requests app) ----------------------------------------
+# The portal's address as customers reach it: e-mails link to its pages with it (never to a file).
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 
 # --- Processors (Zendesk, Google Analytics, S3) -----------------------------------------------
 

@@ -1,0 +1,303 @@
+"""Writing the ZIP: CSV entries and data.json streamed row batch by row batch, index.html and
+manifest.json last, every file hashed while it is written; and the build's progress.
+
+Memory stays flat whatever the customer's size: rows come `ROWS_PER_FETCH` at a time and go straight
+into the ZIP entry; data.json is streamed to a temporary file (a ZIP has one entry open for writing
+at a time, and each table goes to its CSV and to data.json at once) and copied in at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import itertools
+import json
+import shutil
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from json.encoder import encode_basestring as encode_json_string
+from typing import IO, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from access_requests.export.tables import (
+    JSON_ENCODER,
+    LANGUAGES,
+    ROWS_PER_FETCH,
+    Source,
+    category_json,
+    category_texts,
+    csv_cell,
+    json_default,
+    place_as_is,
+    sources_for,
+    table_json,
+)
+from access_requests.models import AccessRequest
+from customers.models import Customer
+from retention import data_map
+
+# The compression of every entry; benchmarks/export.py measures the raw baseline at the same level.
+COMPRESSION = zipfile.ZIP_DEFLATED
+COMPRESSION_LEVEL = 6
+COPY_CHUNK_BYTES = 1024 * 1024
+# Progress (and with it the heartbeat) is written at most this often: the customer's page sees it
+# move, and a build of 100,000 rows writes a handful of rows (each UPDATE is a commit). The reaper
+# waits 10 minutes for a heartbeat.
+PROGRESS_SECONDS = 1.0
+FORMAT_VERSION = 1
+
+
+class BuildStopped(Exception):
+    """The request stopped being `building` while its export was built."""
+
+
+class DigestWriter(io.RawIOBase):
+    """Passes bytes on to `target`, counting them and hashing them on the way."""
+
+    def __init__(self, target: IO[bytes]) -> None:
+        self.target = target
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.target.write(data)
+        self.sha256.update(data)
+        written = memoryview(data).nbytes
+        self.size += written
+        return written
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    name: str
+    size: int
+    sha256: str
+
+
+class BuildProgress:
+    """Progress (0-100) and heartbeat of one build, written as cheap conditional UPDATEs."""
+
+    # Share of the bar: rows stream up to STREAMED, the rest is index, manifest and the upload.
+    STREAMED = 90
+
+    def __init__(self, *, access_request_id: Any, total_rows: int) -> None:
+        self.access_request_id = access_request_id
+        self.total_rows = max(total_rows, 1)
+        self.rows_done = 0
+        self.percent = 0
+        self.beat_at = 0.0
+
+    def advance(self, rows: int) -> None:
+        self.rows_done += rows
+        if time.monotonic() - self.beat_at >= PROGRESS_SECONDS:
+            self.beat(min(self.STREAMED, 1 + self.STREAMED * self.rows_done // self.total_rows))
+
+    def beat(self, percent: int) -> None:
+        self.percent = max(self.percent, percent)
+        still_building = AccessRequest.objects.filter(
+            pk=self.access_request_id, status=AccessRequest.Status.BUILDING
+        ).update(progress=self.percent, build_heartbeat_at=timezone.now())
+        self.beat_at = time.monotonic()
+        if not still_building:
+            raise BuildStopped
+
+
+class ExportWriter:
+    def __init__(self, *, access_request: AccessRequest, customer: Customer, archive: IO[bytes]) -> None:
+        self.access_request = access_request
+        self.customer = customer
+        self.archive = archive
+        self.files: list[WrittenFile] = []
+        self.generated_at = timezone.now()
+
+    @contextmanager
+    def _entry(self, name: str, *, force_zip64: bool = True) -> Iterator[DigestWriter]:
+        # The size of a streamed entry is unknown when it starts; ZIP64 headers keep a huge one valid.
+        with self.zip.open(name, "w", force_zip64=force_zip64) as raw:
+            digest = DigestWriter(raw)
+            yield digest
+        self.files.append(WrittenFile(name, digest.size, digest.sha256.hexdigest()))
+
+    @contextmanager
+    def _text_entry(self, name: str, *, force_zip64: bool = True) -> Iterator[IO[str]]:
+        with self._entry(name, force_zip64=force_zip64) as digest:
+            buffered = io.BufferedWriter(digest, buffer_size=1 << 16)
+            text = io.TextIOWrapper(buffered, encoding="utf-8", newline="")
+            yield text
+            text.flush()
+            text.detach()
+            buffered.detach()  # else its finaliser would close the entry's digest a second time
+
+    def write(self) -> None:
+        with zipfile.ZipFile(
+            self.archive, "w", compression=COMPRESSION, compresslevel=COMPRESSION_LEVEL
+        ) as self.zip:
+            self._write_entries()
+
+    def _write_entries(self) -> None:
+        sources = sources_for(self.customer)
+        texts = category_texts(sources)
+        total_rows = sum(source.row_count or 0 for found in sources.values() for source in found)
+        progress = BuildProgress(access_request_id=self.access_request.pk, total_rows=total_rows)
+        progress.beat(1)
+        with tempfile.TemporaryFile() as data_json:
+            self._stream_tables(sources, texts, data_json, progress)
+            data_json.seek(0, io.SEEK_END)
+            size = data_json.tell()
+            data_json.seek(0)
+            # Its size is known now, so the entry gets ZIP64 headers only when it needs them.
+            with self._entry("data.json", force_zip64=size * 1.05 > zipfile.ZIP64_LIMIT) as digest:
+                shutil.copyfileobj(data_json, digest, COPY_CHUNK_BYTES)
+        progress.beat(BuildProgress.STREAMED)
+        self._write_index(sources, texts)
+        self._write_manifest()
+
+    def _stream_tables(
+        self,
+        sources: dict[str, list[Source]],
+        texts: dict[str, dict[str, dict[str, Any]]],
+        data_json: IO[bytes],
+        progress: BuildProgress,
+    ) -> None:
+        """data.json, written piece by piece: its rows are never all in memory."""
+        out = io.TextIOWrapper(data_json, encoding="utf-8", newline="")
+        header = {
+            "format": "wp-hosting-customer-data-export",
+            "format_version": FORMAT_VERSION,
+            "controller": settings.COMPANY_NAME,
+            "generated_at": self.generated_at,
+            "customer_id": self.customer.pk,
+            "access_request": {
+                "id": self.access_request.pk,
+                "received_at": self.access_request.received_at,
+                "due_on": self.access_request.due_on,
+            },
+            "languages": list(LANGUAGES),
+            "conventions": "Times are ISO 8601 in UTC (ending in Z); dates are ISO 8601; amounts are "
+            "strings of decimal digits, in NOK; texts are given in each language, keyed by language "
+            "code; each table's rows are also in the CSV file it names.",
+        }
+        # Every object below is closed by hand: its last key ("tables", "rows") is still streaming.
+        out.write(JSON_ENCODER.encode(header)[:-1] + ',\n"categories":{')
+        for category_index, category in enumerate(data_map.categories()):
+            out.write("," if category_index else "")
+            out.write(f"\n{JSON_ENCODER.encode(category.key)}:")
+            out.write(JSON_ENCODER.encode(category_json(category.key, texts))[:-1] + ',"tables":[')
+            for table_index, source in enumerate(sources[category.key]):
+                out.write("," if table_index else "")
+                out.write(
+                    "\n"
+                    + JSON_ENCODER.encode(table_json(category.key, table_index, texts))[:-1]
+                    + ',"rows":['
+                )
+                if source.json_as_is is None:  # a processor's table: its provider may page slowly
+                    self._stream_rows(source, out, on_batch=progress.advance)
+                else:
+                    # One short transaction per table: its server-side cursor then streams. Outside
+                    # one, Django declares it WITH HOLD, and PostgreSQL copies the whole result
+                    # before the first row comes (three times the query's own time).
+                    with transaction.atomic():
+                        self._stream_rows(source, out)
+                    progress.advance(source.rows_written)  # written outside it, so others see it
+                out.write(f'\n],"row_count":{source.rows_written}}}')
+            out.write("]}")
+        out.write("\n}}\n")
+        out.flush()
+        out.detach()
+
+    def _stream_rows(
+        self, source: Source, out: IO[str], *, on_batch: Callable[[int], None] | None = None
+    ) -> None:
+        """The rows of one table, to its CSV and to data.json, ROWS_PER_FETCH rows at a time: a
+        write per row costs more than the row's own formatting."""
+        encode = self._row_encoder(source)
+        cells: Callable[[Sequence[Any]], Iterable[Any]] = (
+            (lambda row: row) if source.json_as_is is not None else (lambda row: [csv_cell(v) for v in row])
+        )
+        buffer = io.StringIO()
+        # A byte-order mark first, so spreadsheet programs read æ, ø and å as UTF-8.
+        buffer.write("\ufeff")
+        writer = csv.writer(buffer, lineterminator="\r\n")  # None is written as an empty cell
+        writer.writerow(source.columns)
+        separator = "\n"
+        with self._text_entry(source.path) as csv_file:
+            for batch in itertools.batched(source.rows(), ROWS_PER_FETCH):
+                writer.writerows(map(cells, batch))
+                csv_file.write(buffer.getvalue())
+                buffer.seek(0)
+                buffer.truncate()
+                out.write(separator + ",\n".join(map(encode, batch)))
+                separator = ",\n"
+                source.rows_written += len(batch)
+                if on_batch is not None:
+                    on_batch(len(batch))
+            csv_file.write(buffer.getvalue())  # the header, when there were no rows
+
+    @staticmethod
+    def _row_encoder(source: Source) -> Callable[[Sequence[Any]], str]:
+        """A row as a JSON object: each value's text placed as it is, or as a JSON string."""
+        keys = [f"{encode_json_string(column)}:" for column in source.columns]
+        if source.json_as_is is None:
+            columns = source.columns
+            return lambda row: JSON_ENCODER.encode(dict(zip(columns, row, strict=True)))
+        placing = [
+            (key, place_as_is if as_is else encode_json_string)
+            for key, as_is in zip(keys, source.json_as_is, strict=True)
+        ]
+
+        def encode(row: Sequence[Any]) -> str:
+            values = [
+                key + ("null" if value is None else place(value))
+                for (key, place), value in zip(placing, row, strict=True)
+            ]
+            return "{" + ",".join(values) + "}"
+
+        return encode
+
+    def _write_index(
+        self, sources: dict[str, list[Source]], texts: dict[str, dict[str, dict[str, Any]]]
+    ) -> None:
+        counts = {source.path: source.rows_written for found in sources.values() for source in found}
+        for language in LANGUAGES:
+            for category in texts[language].values():
+                for table in category["tables"]:
+                    table["row_count"] = counts[table["file"]]
+        html = render_to_string(
+            "access_requests/export_index.html",
+            {
+                "company_name": settings.COMPANY_NAME,
+                "customer": self.customer,
+                "access_request": self.access_request,
+                "generated_at": self.generated_at,
+                "sections": [
+                    {"language": language, "categories": list(texts[language].values())}
+                    for language in LANGUAGES
+                ],
+                "files": [file.name for file in self.files],
+            },
+        )
+        with self._text_entry("index.html", force_zip64=False) as out:
+            out.write(html)
+
+    def _write_manifest(self) -> None:
+        manifest = {
+            "generated_at": self.generated_at,
+            "customer_id": self.customer.pk,
+            "access_request_id": self.access_request.pk,
+            "algorithm": "sha256",
+            "files": [{"name": file.name, "size": file.size, "sha256": file.sha256} for file in self.files],
+        }
+        with self._text_entry("manifest.json", force_zip64=False) as out:
+            out.write(json.dumps(manifest, default=json_default, ensure_ascii=False, indent=2) + "\n")
