@@ -39,6 +39,14 @@ app.conf.beat_schedule = {
     "purge-contracts": _purge("contracts", hour=2, minute=45),
     "purge-server-logs": _purge("server_logs", hour=3, minute=0),
     "purge-sessions-and-audit": _purge("sessions_and_audit", hour=3, minute=15),
+    # The processors' own settings (Google Analytics' data retention, the S3 lifecycle rule and
+    # encryption, the Zendesk token's role) against the data map; drift shows in the admin and on
+    # /healthz the same morning.
+    "check-processors": {
+        "task": "retention.check_processors",
+        "schedule": crontab(hour=6, minute=0),
+        "options": {"expires": 12 * 3600},
+    },
     # Exports go 7 days after they are ready; checked hourly, so none outlives its promise by an hour.
     "expire-access-request-exports": {
         "task": "access_requests.expire_exports",

@@ -232,6 +232,23 @@ SPECTACULAR_SETTINGS = {
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 
 # --- Processors (Zendesk, Google Analytics, S3) -----------------------------------------------
+# Connectors in retention/processors/: each is off until its variables are set (see .env.example),
+# and shows in the admin's Processors page why it is on or off. S3 uses the AWS_* and SERVER_LOGS_*
+# settings above. The *_BASE_URL / *_ENDPOINT variables point a connector at another server than
+# the processor's own (a proxy, or the tests' local fakes); leave them unset in production.
+ZENDESK_SUBDOMAIN = env.str("ZENDESK_SUBDOMAIN", default="")
+ZENDESK_EMAIL = env.str("ZENDESK_EMAIL", default="")
+ZENDESK_API_TOKEN = env.str("ZENDESK_API_TOKEN", default="")
+ZENDESK_BASE_URL = env.str("ZENDESK_BASE_URL", default="")
+# The longest a Zendesk call waits on 429 Retry-After answers (zenpy's ratelimit budget), and how
+# long the purge polls a Zendesk job before leaving it to the next run.
+ZENDESK_RATE_LIMIT_WAIT_SECONDS = env.int("ZENDESK_RATE_LIMIT_WAIT_SECONDS", default=120)
+ZENDESK_JOB_WAIT_SECONDS = env.int("ZENDESK_JOB_WAIT_SECONDS", default=120)
+ZENDESK_JOB_POLL_SECONDS = env.float("ZENDESK_JOB_POLL_SECONDS", default=2.0)
+GA_PROPERTY_ID = env.str("GA_PROPERTY_ID", default="")
+GA_CREDENTIALS_FILE = env.str("GA_CREDENTIALS_FILE", default="")
+GA_API_ENDPOINT = env.str("GA_API_ENDPOINT", default="")
+GA_USER_DELETION_ENDPOINT = env.str("GA_USER_DELETION_ENDPOINT", default="https://www.googleapis.com")
 
 # --- Security: sessions, rate limits, headers ---------------------------------------------------
 

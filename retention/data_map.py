@@ -283,7 +283,18 @@ def _categories() -> tuple[Category, ...]:
             retention=_("%(months)s months, as set in Google Analytics.")
             % {"months": periods.analytics_months},
             rule="analytics_property_setting",
-            enforced_by=_("Google Analytics' data retention setting, checked daily against this policy"),
+            enforced_by=_(
+                "Google Analytics' data retention setting, checked daily against this policy; "
+                "deletion at Google with your other data when you have given us your analytics id"
+            ),
+            tables=(
+                Table(
+                    "retention.AnalyticsIdentifier",
+                    ("client_id", "created_at"),
+                    "customer",
+                    _("The Google Analytics id you gave us, so Google deletes its data about you with ours"),
+                ),
+            ),
         ),
         Category(
             key="access_request_exports",

@@ -1,0 +1,103 @@
+"""The privacy policy as the data map states it, with how and when each promise was last verified:
+what the public page /privacy/ renders. Every number on the page comes from here, and here from
+the data map and `RetentionPeriods`, the same source the purges and checks enforce."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import Max
+from django.utils.translation import gettext as _
+
+from retention import data_map
+from retention.models import PurgeRun
+from retention.windows import RetentionPeriods, longest_months_in_days
+
+
+@dataclass(frozen=True)
+class Verification:
+    """One way a promise is enforced, and when that last happened."""
+
+    how: str
+    last: datetime | None
+    ok: bool = True  # False: the last check found drift, or could not be made
+
+
+@dataclass(frozen=True)
+class PolicySection:
+    category: data_map.Category
+    processors: list[data_map.Processor]
+    verifications: list[Verification] = field(default_factory=list)
+
+
+def _latest_purges() -> dict[str, datetime]:
+    # One grouped query (index purgerun_category_idx).
+    return dict(
+        PurgeRun.objects.filter(status=PurgeRun.Status.FINISHED, dry_run=False)
+        .values("category")
+        .annotate(last=Max("finished_at"))
+        .values_list("category", "last")
+    )
+
+
+def privacy_policy() -> list[PolicySection]:
+    """Each category of the data map with its processors and its verifications, in the active
+    language."""
+    from retention import processors
+    from retention.processors.selectors import latest_checks
+    from retention.services import PURGES
+
+    periods = RetentionPeriods.from_settings()
+    purges = _latest_purges()
+    configured = processors.connectors()
+    checks = latest_checks(connector.key for connector in configured)
+    sections = []
+    for category in data_map.categories():
+        verifications = []
+        if category.key in PURGES:
+            how = _("The nightly purge deletes what is past the period, and records every deletion.")
+            if category.key == "access_request_exports":
+                how = _("The hourly expiry deletes each file when its days are up, and records it.")
+            verifications.append(Verification(how, purges.get(category.key)))
+        if category.key == "server_logs" and settings.SERVER_LOGS_BUCKET:
+            days = longest_months_in_days(periods.server_log_months)
+            s3_check = checks.get("s3")
+            verifications.append(
+                Verification(
+                    _(
+                        "An S3 lifecycle rule expires the logs after %(days)s days (never before the "
+                        "%(months)s months are up), even while this portal is down; we check the rule "
+                        "every day."
+                    )
+                    % {"days": days, "months": periods.server_log_months},
+                    s3_check.checked_at if s3_check else None,
+                    ok=bool(s3_check and s3_check.ok),
+                )
+            )
+        for connector in configured:
+            if category.key not in connector.categories or (connector.key, category.key) == (
+                "s3",
+                "server_logs",
+            ):
+                continue
+            check = checks.get(connector.key)
+            verifications.append(
+                Verification(
+                    _("Every day we compare the settings at %(processor)s with this policy.")
+                    % {"processor": connector.name},
+                    check.checked_at if check else None,
+                    ok=bool(check and check.ok),
+                )
+            )
+            if connector.erases_customers:
+                verifications.append(
+                    Verification(
+                        _("When your data here is deleted, we have %(processor)s delete its copy too.")
+                        % {"processor": connector.name},
+                        purges.get("correspondence"),
+                    )
+                )
+        sections.append(PolicySection(category, category.processor_list(), verifications))
+    return sections

@@ -1,0 +1,93 @@
+"""Processor connectors: Zendesk, Google Analytics and S3 behind one interface (see `base`).
+
+`connectors()` answers the configured ones, from settings alone (no import of a client library, no
+network): the purge asks it on every run and must stay fast when none is configured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from retention.processors.base import (
+    Connector,
+    ConnectorStatus,
+    Drift,
+    ErasureSubject,
+    ExternalTable,
+    ProcessorDeletion,
+    ProcessorError,
+    ProcessorUnavailable,
+)
+from retention.processors.google_analytics import GoogleAnalyticsConnector
+from retention.processors.s3 import S3Connector
+from retention.processors.zendesk import ZendeskConnector
+
+if TYPE_CHECKING:
+    from customers.models import Customer
+
+CONNECTOR_CLASSES: tuple[type[Connector], ...] = (ZendeskConnector, GoogleAnalyticsConnector, S3Connector)
+
+
+def all_connectors() -> list[Connector]:
+    """Every connector, configured or not (the admin shows why the others are off)."""
+    return [connector_class() for connector_class in CONNECTOR_CLASSES]
+
+
+def connectors() -> list[Connector]:
+    """The configured connectors."""
+    return [connector for connector in all_connectors() if connector.is_configured()]
+
+
+def erasing_connectors() -> list[Connector]:
+    """The configured connectors through which the purge deletes a customer's data."""
+    return [connector for connector in connectors() if connector.erases_customers]
+
+
+def connector(key: str) -> Connector:
+    for candidate in all_connectors():
+        if candidate.key == key:
+            return candidate
+    raise KeyError(f"no processor connector {key!r}")
+
+
+def export_providers() -> list[tuple[str, Callable[[Customer], ExternalTable | None]]]:
+    """(data-map category, provider) for every table a connector exports into access-request
+    copies (Zendesk's tickets under "correspondence"). A provider answers None while its connector
+    is off, so what is registered once at start follows the settings of the moment."""
+
+    def provider_of(
+        connector_class: type[Connector], name: str
+    ) -> Callable[[Customer], ExternalTable | None]:
+        def provider(customer: Customer) -> ExternalTable | None:
+            return connector_class().export_table(customer, name)
+
+        provider.__qualname__ = f"{connector_class.__name__}.export_table[{name}]"
+        return provider
+
+    return [
+        (category_key, provider_of(connector_class, name))
+        for connector_class in CONNECTOR_CLASSES
+        for name, category_key in connector_class.export_categories.items()
+    ]
+
+
+__all__ = [
+    "CONNECTOR_CLASSES",
+    "Connector",
+    "ConnectorStatus",
+    "Drift",
+    "ErasureSubject",
+    "ExternalTable",
+    "GoogleAnalyticsConnector",
+    "ProcessorDeletion",
+    "ProcessorError",
+    "ProcessorUnavailable",
+    "S3Connector",
+    "ZendeskConnector",
+    "all_connectors",
+    "connector",
+    "connectors",
+    "erasing_connectors",
+    "export_providers",
+]
