@@ -83,3 +83,37 @@ class AuditEvent(models.Model):
             object_type=target._meta.label if target is not None else "",
             object_id=str(target.pk) if target is not None else "",
         )
+
+
+class UserSession(models.Model):
+    """One signed-in session of a user, so that signing out, or a staff user being deactivated,
+    can end every session of that user, not only the one in the browser at hand.
+
+    Invariants:
+    - The row lives exactly as long as its session: ON DELETE CASCADE in the database from
+      django_session (the nightly purge of expired sessions, Django's own flush on sign-out) and
+      from the user (the customer purge), with no Python signal on either model.
+    - It holds no session data, only which user the session key belongs to and when it began.
+    """
+
+    session = models.OneToOneField(
+        "sessions.Session",
+        verbose_name=_("session"),
+        primary_key=True,
+        on_delete=models.DB_CASCADE,
+        related_name="+",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.DB_CASCADE,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("signed in"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("sign-in session")
+        verbose_name_plural = _("sign-in sessions")
+
+    def __str__(self) -> str:
+        return f"session of user #{self.user_id}"

@@ -6,10 +6,12 @@ addresses to `.data/embedded.env`, which is read here when the variables are not
 """
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -58,6 +60,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every log line of the request (and of the tasks it queues) carries its id.
+    "portal.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -66,8 +70,13 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After messages (it tells the user why they were signed out), before anything that uses the user.
+    "portal.security.SessionLifetimeMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "portal.security.NoStoreMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "portal.security.StaffTwoFactorMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -84,6 +93,8 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # {% csp_nonce_attr %} (the admin's one inline style) needs the request's nonce.
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -215,10 +226,16 @@ LOGOUT_REDIRECT_URL = "/"
 MFA_TOTP_ISSUER = "WP Hosting"
 
 # --- API (Django REST framework + drf-spectacular) ---------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Every API call counts against a limit in the Redis cache (see the Security block).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"anon": "20/min", "user": "240/min"},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "WP Hosting customer-data portal API",
@@ -251,14 +268,104 @@ GA_API_ENDPOINT = env.str("GA_API_ENDPOINT", default="")
 GA_USER_DELETION_ENDPOINT = env.str("GA_USER_DELETION_ENDPOINT", default="https://www.googleapis.com")
 
 # --- Security: sessions, rate limits, headers ---------------------------------------------------
+# OWASP ASVS 5.0 level 2 where it applies. Staff reach /admin/ through allauth's sign-in and only
+# with two-factor authentication; sessions time out; every page carries the security headers and a
+# Content-Security-Policy; pages with personal data are never cached. The code is in
+# portal/security.py (sessions, two-factor, no-store), portal/logs.py (logging) and
+# portal/admin_audit.py (the audit trail of staff in the admin).
 
+# Transport. SECURE_TRANSPORT (default: on unless DEBUG) says the portal is reached over HTTPS only:
+# plain http is redirected, cookies are Secure, browsers are told HSTS for a year. `make run` (DEBUG
+# on, http://127.0.0.1) leaves it off. BEHIND_TLS_PROXY: a proxy terminates TLS and says so in
+# X-Forwarded-Proto, and its X-Forwarded-For gives the client address for the rate limits.
+SECURE_TRANSPORT = env.bool("SECURE_TRANSPORT", default=not DEBUG)
+BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=False)
+SECURE_SSL_REDIRECT = SECURE_TRANSPORT
+# The container healthcheck asks http://localhost:8000/healthz from inside the container.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = SECURE_TRANSPORT
+CSRF_COOKIE_SECURE = SECURE_TRANSPORT
+SECURE_HSTS_SECONDS = 365 * 24 * 3600 if SECURE_TRANSPORT else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+if BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    ALLAUTH_TRUSTED_PROXY_COUNT = 1
+# DRF's throttles otherwise trust a client's own X-Forwarded-For, which would let it pick its key.
+REST_FRAMEWORK["NUM_PROXIES"] = 1 if BEHIND_TLS_PROXY else 0
+
+# Headers on every response (SecurityMiddleware, XFrameOptionsMiddleware, Django's CSP middleware).
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Scripts and styles only from the portal's own files; the one inline style the admin writes
+# carries the request's nonce. `data:` images: the QR code of the authenticator-app setup page.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+}
+
+# Sessions live in PostgreSQL (django_session): the nightly purge deletes the expired ones, and
+# audit.UserSession, which finds a user's sessions to end them all, goes with them.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Idle timeouts (after the last request) and the absolute one (after signing in), enforced by
+# portal.security.SessionLifetimeMiddleware; the session row expires with the absolute one.
+SESSION_IDLE_TIMEOUT_STAFF = 30 * 60
+SESSION_IDLE_TIMEOUT_CUSTOMER = 2 * 3600
+SESSION_ABSOLUTE_TIMEOUT = 12 * 3600
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT
+
+# Rate limits on every sign-in path, counted in the Redis cache (CACHES["default"]). Failed password
+# or two-factor sign-ins: the 6th within 5 minutes for one address (or one user's second factor) is
+# refused, whoever's address it is, and so is an 11th failure within a minute from one address.
+# Sign-in codes: 3 requests a minute per address; 3 wrong codes void a code (ACCOUNT_LOGIN_BY_CODE_*).
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    "login_failed": "10/m/ip,5/300s/key",
+    "request_login_code": "20/m/ip,3/m/key",
+    "reauthenticate": "10/m/user",
+    "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    "change_password": "5/m/user",
+}
+# No "remember me": a session ends when the browser closes, or at the timeouts above.
+ACCOUNT_SESSION_REMEMBER = False
+# Two-factor authentication for staff: an authenticator app (TOTP) with recovery codes.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TRUST_ENABLED = False
+
+# Logs: one JSON object a line (portal/logs.py), with the request id; LOG_FORMAT=console prints
+# readable lines instead (the default with DEBUG on).
+LOG_FORMAT = env.str("LOG_FORMAT", default="console" if DEBUG else "json")
+# Celery keeps this configuration instead of replacing the root logger's handlers with its own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"structured": {"()": "portal.logs.formatter", "renderer": LOG_FORMAT}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own console handler would print its lines a second time, unformatted.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+        # The S3 client logs request URLs and headers (signatures) at DEBUG.
+        "botocore": {"level": "INFO"},
+        "boto3": {"level": "INFO"},
+        "urllib3": {"level": "INFO"},
+    },
 }
 
 # Retention periods (retention/windows.py, RetentionPeriods): the privacy policy's and the

@@ -354,6 +354,7 @@ def _categories() -> tuple[Category, ...]:
                     "customer_id",
                     _("Staff access to your data"),
                 ),
+                Table("audit.UserSession", ("created_at",), "user__customer", _("Your sign-ins")),
             ),
         ),
     )

@@ -6,14 +6,20 @@ belong to one staff group. Tests run against real PostgreSQL and Redis (see `por
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from allauth.mfa.models import Authenticator
 from django.contrib.auth.models import Group
+from django.test import Client, override_settings
 from django.utils import translation
 
 from customers.models import Customer
 from tests.factories import ContractFactory, CustomerFactory, PersonCustomerFactory, UserFactory
+from tests.security.sign_in import sign_in_with_second_factor
 
 pytest_plugins = ["tests.fixtures_s3"]
 
@@ -77,3 +83,95 @@ def privacy_officer(db: None) -> Any:
 @pytest.fixture
 def superuser(db: None) -> Any:
     return UserFactory.create(username="root-admin", is_staff=True, is_superuser=True)
+
+
+# --- Security: staff sign-in with a second factor, plain http, no e-mail in any log line ----------
+# (portal/security.py, portal/logs.py; tests in tests/security/)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _plain_http_test_client() -> Iterator[None]:
+    # The suite runs with DEBUG off, so SECURE_TRANSPORT is on as in production; the test client
+    # and the live server speak plain http, which would be redirected to https and lose its Secure
+    # cookies. Session-wide, so the live server's middleware (loaded once) sees it too.
+    # tests/security/test_headers.py checks the production values with secure requests, and
+    # test_deploy_check.py the production settings as a whole.
+    with override_settings(SECURE_SSL_REDIRECT=False, SESSION_COOKIE_SECURE=False, CSRF_COOKIE_SECURE=False):
+        yield
+
+
+@pytest.fixture
+def mfa_login() -> Callable[[Client, Any], Authenticator]:
+    """`mfa_login(client, user)`: sign a staff user in with two-factor authentication, as /admin/
+    and the staff API require (a bare `client.force_login` is sent to set up two-factor)."""
+    return sign_in_with_second_factor
+
+
+EMAIL_IN_LOG = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+
+
+class SuiteLogCapture(logging.Handler):
+    """Every log record of the run, formatted plainly (never through the portal's scrubbing
+    formatter: what is checked is what the code tried to log)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.NOTSET)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+        self.lines: list[tuple[str, str]] = []
+        self.test = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:  # a record that cannot be formatted is still checked, raw
+            line = f"{record.name} {record.msg!r} {record.args!r}"
+        self.lines.append((self.test, line))
+
+
+def lines_with_email(lines: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(test, line) for test, line in lines if EMAIL_IN_LOG.search(line)]
+
+
+SUITE_LOG_CAPTURE = SuiteLogCapture()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suite_log_capture() -> Iterator[SuiteLogCapture]:
+    root = logging.getLogger()
+    root.addHandler(SUITE_LOG_CAPTURE)
+    try:
+        yield SUITE_LOG_CAPTURE
+    finally:
+        root.removeHandler(SUITE_LOG_CAPTURE)
+
+
+@pytest.fixture(autouse=True)
+def _no_email_address_in_logs(
+    request: pytest.FixtureRequest, suite_log_capture: SuiteLogCapture
+) -> Iterator[None]:
+    """A test whose code logs an e-mail address fails (as an error in its teardown), naming the line."""
+    suite_log_capture.test = request.node.nodeid
+    start = len(suite_log_capture.lines)
+    yield
+    leaked = lines_with_email(suite_log_capture.lines[start:])
+    suite_log_capture.test = ""
+    if leaked and request.node.get_closest_marker("logs_personal_data") is None:
+        pytest.fail(
+            "log lines with an e-mail address (log ids, or portal.logs.login_hash, instead):\n"
+            + "\n".join(line for _test, line in leaked),
+            pytrace=False,
+        )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "logs_personal_data: the test logs an e-mail address on purpose (the scrubber's tests)"
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Lines logged outside any test (session fixtures, collection) are checked here.
+    outside = [line for test, line in lines_with_email(SUITE_LOG_CAPTURE.lines) if not test]
+    if outside:
+        print("\nlog lines with an e-mail address outside any test:\n" + "\n".join(outside))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -53,8 +53,10 @@ CHANGELISTS = [
 
 
 @pytest.mark.parametrize("name", CHANGELISTS)
-def test_changelists_do_not_grow_queries_with_rows(client: Client, superuser: Any, name: str) -> None:
-    client.force_login(superuser)
+def test_changelists_do_not_grow_queries_with_rows(
+    client: Client, superuser: Any, name: str, mfa_login: Any
+) -> None:
+    mfa_login(client, superuser)
     url = reverse(name)
     for _ in range(5):
         _customer_with_everything()
@@ -66,8 +68,8 @@ def test_changelists_do_not_grow_queries_with_rows(client: Client, superuser: An
 
 
 @pytest.fixture
-def staff_client(client: Client, superuser: Any) -> Client:
-    client.force_login(superuser)
+def staff_client(client: Client, superuser: Any, mfa_login: Any) -> Client:
+    mfa_login(client, superuser)
     return client
 
 

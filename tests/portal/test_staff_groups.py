@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from customers import services
 from tests.factories import CorrespondenceFactory, CustomerFactory, InvoiceFactory
+from tests.security.sign_in import sign_in_with_second_factor
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +28,7 @@ def records() -> dict[str, Any]:
 
 
 def _status(client: Client, user: Any, name: str, *args: Any) -> int:
-    client.force_login(user)
+    sign_in_with_second_factor(client, user)
     return client.get(reverse(name, args=args)).status_code
 
 

@@ -31,6 +31,7 @@ from tests.factories import (
     InvoiceFactory,
     UserFactory,
 )
+from tests.security.sign_in import sign_in_with_second_factor
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +46,7 @@ def on_today() -> Iterator[None]:
 
 @pytest.fixture
 def staff_client(client: Client, superuser: Any) -> Client:
-    client.force_login(superuser)
+    sign_in_with_second_factor(client, superuser)
     return client
 
 
@@ -83,7 +84,7 @@ def _queries_for(client: Client, url: str) -> int:
 def test_the_customer_changelist_does_not_grow_queries_with_rows(
     client: Client, superuser: Any, query: str
 ) -> None:
-    client.force_login(superuser)
+    sign_in_with_second_factor(client, superuser)
     url = reverse("admin:customers_customer_changelist") + query
     for index in range(5):
         _customer_with_everything(index, superuser)
@@ -102,7 +103,7 @@ def test_the_customer_changelist_does_not_grow_queries_with_rows(
 def test_retention_changelists_do_not_grow_queries_with_rows(
     client: Client, superuser: Any, name: str
 ) -> None:
-    client.force_login(superuser)
+    sign_in_with_second_factor(client, superuser)
     url = reverse(name)
 
     def add(count: int) -> None:
@@ -182,7 +183,7 @@ def test_the_customer_page_shows_the_schedule_the_holds_and_a_way_to_place_one(
 def test_support_staff_see_the_schedule_but_not_the_holds(client: Client, support_user: Any) -> None:
     customer = former_customer("Fjord Design AS", date(2025, 4, 30))
     legal_hold_place(customer=customer, reason="Hemmelig sak", ends_on=None, placed_by=None)
-    client.force_login(support_user)
+    sign_in_with_second_factor(client, support_user)
     page = client.get(reverse("admin:customers_customer_change", args=[customer.pk])).content.decode()
     assert "on legal hold until it is released" in page
     assert "Hemmelig sak" not in page
@@ -193,7 +194,7 @@ def test_the_privacy_officer_places_and_releases_a_hold_and_both_are_audited(
     client: Client, privacy_officer: Any
 ) -> None:
     customer = former_customer("Fjord Design AS", date(2025, 4, 30))
-    client.force_login(privacy_officer)
+    sign_in_with_second_factor(client, privacy_officer)
     add_url = reverse("admin:retention_legalhold_add")
     assert client.get(add_url, {"customer": customer.pk}).status_code == 200
     response = client.post(
@@ -257,7 +258,7 @@ def test_an_active_hold_cannot_be_deleted_and_a_placed_hold_is_not_edited(
 
 
 def test_a_staff_member_without_hold_permissions_cannot_place_one(client: Client, support_user: Any) -> None:
-    client.force_login(support_user)
+    sign_in_with_second_factor(client, support_user)
     assert client.get(reverse("admin:retention_legalhold_add")).status_code == 403
 
 
@@ -374,9 +375,9 @@ def test_a_bad_day_shows_the_error_on_the_form(
 def test_only_staff_who_may_see_purge_runs_open_the_preview(
     client: Client, support_user: Any, privacy_officer: Any
 ) -> None:
-    client.force_login(support_user)
+    sign_in_with_second_factor(client, support_user)
     assert client.get(preview_url()).status_code == 403
-    client.force_login(privacy_officer)
+    sign_in_with_second_factor(client, privacy_officer)
     assert client.get(preview_url()).status_code == 200
     assert preview_url() in client.get(reverse("admin:retention_purgerun_changelist")).content.decode()
 
@@ -385,7 +386,7 @@ def test_the_preview_names_customers_only_to_staff_who_may_see_customers(client:
     former_customer("Forfalt AS", date(2025, 1, 31))
     auditor = UserFactory.create(username="revisor", is_staff=True)
     auditor.user_permissions.add(Permission.objects.get(codename="view_purgerun"))
-    client.force_login(auditor)
+    sign_in_with_second_factor(client, auditor)
     page = client.get(preview_url()).content.decode()
     assert "customers.Customer" in page
     assert "Forfalt AS" not in page

@@ -1,0 +1,214 @@
+"""Logs are JSON lines with the request id (carried into Celery tasks), record sign-in failures and
+refusals, and hold no e-mail address, name or token."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from django.test import Client
+from django.urls import reverse
+
+from portal import logs
+from tests.conftest import EMAIL_IN_LOG, SuiteLogCapture, lines_with_email
+from tests.security.celery_tasks import log_from_a_task
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "korrekt-hest-batteri-stift"
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+class JsonLines:
+    def __init__(self, stream: io.StringIO) -> None:
+        self.stream = stream
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter([json.loads(line) for line in self.stream.getvalue().splitlines() if line])
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [line for line in self if line.get("event") == name]
+
+
+@pytest.fixture
+def json_logs() -> Iterator[JsonLines]:
+    """What the production handler writes: the portal's JSON formatter on the root logger."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.formatter("json"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield JsonLines(stream)
+    finally:
+        root.removeHandler(handler)
+
+
+def test_every_line_of_a_request_carries_its_request_id(client: Client, json_logs: JsonLines) -> None:
+    response = client.get("/no-such-page/", headers={"X-Request-ID": "edge-7f3a9c21"})
+    assert response["X-Request-ID"] == "edge-7f3a9c21"
+    lines = list(json_logs)
+    assert lines, "a 404 logs a warning"
+    assert all(line["request_id"] == "edge-7f3a9c21" for line in lines)
+    not_found = next(line for line in lines if line["logger"] == "django.request")
+    assert not_found["level"] == "warning" and "timestamp" in not_found
+
+
+def test_the_request_id_goes_with_a_task_run_eagerly(json_logs: JsonLines) -> None:
+    structlog.contextvars.bind_contextvars(request_id="req-eager-0001")
+    try:
+        log_from_a_task.apply()
+    finally:
+        structlog.contextvars.clear_contextvars()
+    ran = json_logs.events("task_ran")
+    assert ran and ran[0]["request_id"] == "req-eager-0001"
+    assert ran[0]["task"] == "tests.security.log_from_a_task"
+    plain = json_logs.events("plain logging in a task")
+    assert plain and plain[0]["request_id"] == "req-eager-0001"
+
+
+def test_the_request_id_travels_in_the_task_message_to_a_worker(json_logs: JsonLines) -> None:
+    # Publishing adds the header (before_task_publish) ...
+    headers: dict[str, Any] = {}
+    structlog.contextvars.bind_contextvars(request_id="req-queued-0002")
+    try:
+        logs._add_request_id_to_task(headers=headers)
+    finally:
+        structlog.contextvars.clear_contextvars()
+    assert headers == {"request_id": "req-queued-0002"}
+    # ... and the worker, with nothing bound, binds it from the message while the task runs.
+    log_from_a_task.apply(headers=headers)
+    ran = json_logs.events("task_ran")
+    assert ran and ran[0]["request_id"] == "req-queued-0002"
+    assert structlog.contextvars.get_contextvars() == {}
+
+
+def test_a_worker_logs_with_the_request_id_of_the_request_that_queued_the_task() -> None:
+    """End to end: a real worker process, the real broker (Redis), a queue of this test's own."""
+    queue = f"security-test-{uuid.uuid4().hex}"
+    worker = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "--queues", queue,
+            "--include", "tests.security.celery_tasks", "--loglevel", "INFO",
+            "--without-heartbeat", "--without-gossip", "--without-mingle",
+        ],
+        cwd=BASE_DIR,
+        env={**os.environ, "LOG_FORMAT": "json", "DEBUG": "0"},
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    lines: list[dict[str, Any]] = []
+    try:
+        structlog.contextvars.bind_contextvars(request_id="req-to-worker-0003")
+        try:
+            log_from_a_task.apply_async(queue=queue)
+        finally:
+            structlog.contextvars.clear_contextvars()
+        assert worker.stderr is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(line.get("event") == "task_ran" for line in lines):
+            raw = worker.stderr.readline()
+            if not raw and worker.poll() is not None:
+                break
+            if raw.startswith("{"):
+                lines.append(json.loads(raw))
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    ran = [line for line in lines if line.get("event") in ("task_ran", "plain logging in a task")]
+    assert len(ran) >= 1, lines
+    assert {line["request_id"] for line in ran} == {"req-to-worker-0003"}
+
+
+def test_a_task_without_a_request_gets_an_id_of_its_own(json_logs: JsonLines) -> None:
+    result = log_from_a_task.apply()
+    assert json_logs.events("task_ran")[0]["request_id"] == f"task-{result.id}"
+
+
+def test_sign_in_failures_are_logged_without_the_address(
+    client: Client, json_logs: JsonLines, support_user: Any
+) -> None:
+    support_user.email = "siri@wphosting.example"
+    support_user.set_password(PASSWORD)
+    support_user.save()
+    client.post(reverse("admin:login"), {"login": "siri@wphosting.example", "password": "wrong"})
+    client.post(reverse("admin:login"), {"login": "SIRI@wphosting.example ", "password": "wrong again"})
+    failed = json_logs.events("sign_in_failed")
+    assert [line["method"] for line in failed] == ["password", "password"]
+    # The same address typed twice gives the same pseudonym, so guessing at one account shows.
+    assert failed[0]["login_hash"] == failed[1]["login_hash"] == logs.login_hash("siri@wphosting.example")
+    assert "wphosting.example" not in json.dumps(list(json_logs)).lower()
+
+
+def test_a_refusal_is_logged_with_the_user_id(
+    client: Client, json_logs: JsonLines, support_user: Any
+) -> None:
+    client.force_login(support_user)  # no second factor
+    client.get(reverse("admin:index"))
+    refused = json_logs.events("sign_in_refused")
+    assert refused == [{**refused[0], "reason": "staff_no_authenticator", "user_id": support_user.pk}]
+
+
+def test_forbidden_and_throttled_answers_are_logged(client: Client, json_logs: JsonLines, alice: Any) -> None:
+    client.force_login(alice.user)
+    client.get(reverse("admin:login"))  # a customer at the staff sign-in
+    refused = json_logs.events("request_refused")
+    assert refused and refused[0]["status"] == 403 and refused[0]["user_id"] == alice.user.pk
+
+
+@pytest.mark.logs_personal_data
+def test_the_last_line_of_defence_masks_addresses_and_secrets(json_logs: JsonLines) -> None:
+    logger = logging.getLogger("tests.security.careless")
+    logger.warning("mail to %s failed", "kari.nordmann@fjellstue.example.no")
+    logger.warning("GET https://bucket.s3/x.zip?X-Amz-Signature=abc123def&X-Amz-Credential=AKIA/eu")
+    logger.warning("code=VKPG-TWSV sessionid=abcdefghijklmnop token: s3cr3t")
+    structlog.get_logger("tests.security.careless").warning("careless", user={"email": "ola@example.no"})
+    try:
+        raise ValueError("no user with e-mail per@example.no")
+    except ValueError:
+        logger.exception("lookup failed")
+    written = json_logs.stream.getvalue()
+    for secret in (
+        "kari.nordmann",
+        "abc123def",
+        "AKIA",
+        "VKPG-TWSV",
+        "abcdefghijklmnop",
+        "s3cr3t",
+        "ola@",
+        "per@",
+    ):
+        assert secret not in written, secret
+    assert written.count("[e-mail]") >= 3
+    assert "[redacted]" in written
+
+
+def test_the_suite_wide_check_finds_an_address_in_any_line() -> None:
+    capture = SuiteLogCapture()
+    logger = logging.getLogger("tests.security.detector")
+    logger.addHandler(capture)
+    logger.propagate = False
+    try:
+        logger.warning("customer %s", 17)
+        logger.warning("mail to %s", "Kari.Nordmann@Fjellstue.example.no")
+        structlog.stdlib.get_logger("tests.security.detector").warning("event", to="ola@example.no")
+    finally:
+        logger.removeHandler(capture)
+        logger.propagate = True
+    assert [line for _test, line in lines_with_email(capture.lines)] == [
+        capture.lines[1][1],
+        capture.lines[2][1],
+    ]
+    assert not EMAIL_IN_LOG.search("user_id=17 login_hash=6c49de93ce0af33b request_id=edge-7f3a9c21")
