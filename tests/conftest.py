@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -32,10 +33,16 @@ def _english_outside_requests() -> Any:
         yield
 
 
+RUN_ID = uuid.uuid4().hex[:12]
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(settings: Any, request: pytest.FixtureRequest) -> None:
-    # Each test sees its own keys in the shared Redis.
-    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{request.node.nodeid}"}}
+    # Each test sees its own keys in the shared Redis, in this run only (rate-limit counters of an
+    # earlier run within their window must not leak into this one).
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{RUN_ID}-{request.node.nodeid}"}
+    }
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import json
 import re
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.core import mail
 from django.db import connections
+from playwright.sync_api import Browser, BrowserType, Playwright, sync_playwright
 
 from access_requests.models import AccessRequest
 from audit.models import AuditEvent
@@ -36,8 +37,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 CODE_LINE = re.compile(r"^\s*([A-Z0-9]{3,}(?:-[A-Z0-9]{3,})*)\s*$", re.MULTILINE)
 READY_WITHIN_MS = 90_000
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
-
 
 @pytest.fixture(scope="module", autouse=True)
 def _django_beside_playwrights_event_loop() -> Iterator[None]:
@@ -48,6 +47,38 @@ def _django_beside_playwrights_event_loop() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         yield
+
+
+# pytest-playwright keeps one Playwright, and the event loop it runs in this thread, for the whole
+# session; Django then refuses database calls in every later test of the same worker. This module's
+# own Playwright, browser type and browser stop with the module. `make test` installs Debian's
+# Chromium, so a missing browser fails the test instead of skipping it.
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser_type(playwright: Playwright) -> BrowserType:
+    return playwright.chromium
+
+
+@pytest.fixture(scope="module")
+def launch_browser(
+    browser_type_launch_args: dict[str, Any], browser_type: BrowserType
+) -> Callable[..., Browser]:
+    def launch(**options: Any) -> Browser:
+        return browser_type.launch(**{**browser_type_launch_args, **options})
+
+    return launch
+
+
+@pytest.fixture(scope="module")
+def browser(launch_browser: Callable[..., Browser]) -> Iterator[Browser]:
+    browser = launch_browser()
+    yield browser
+    browser.close()
 
 
 @pytest.fixture(scope="session")
@@ -68,8 +99,8 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 
 
 @pytest.fixture
-def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_context_args, "accept_downloads": True, "locale": "en-GB"}
+def browser_context_args() -> dict[str, Any]:
+    return {"accept_downloads": True, "locale": "en-GB"}
 
 
 @pytest.fixture
