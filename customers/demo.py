@@ -14,6 +14,7 @@ Invariants:
 
 from __future__ import annotations
 
+import os
 import random
 import unicodedata
 from collections import Counter
@@ -50,8 +51,16 @@ DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - printed demo credential, no
 DEMO_SEED = 2026
 # Faker has no `nb_NO` locale; `no_NO` is its Norwegian (bokmål) one.
 FAKER_LOCALE = "no_NO"
-ADMIN_URL = "http://127.0.0.1:8000/admin/"
-PORTAL_URL = "http://127.0.0.1:8000/"
+
+
+def portal_url() -> str:
+    return f"http://127.0.0.1:{os.environ.get('PORT', '8000')}/"
+
+
+def admin_url() -> str:
+    return f"{portal_url()}admin/"
+
+
 ADMIN_USERNAME = "admin"
 CUSTOMER_USERNAME = "kunde"
 # Any constant unique to this job; pg_advisory_xact_lock takes a bigint.
@@ -198,9 +207,10 @@ CANCELLATION_THREAD = (
 
 @dataclass(frozen=True)
 class DemoLogin:
-    username: str
+    email: str  # what they sign in with
     can: str
     created: bool  # False: the user existed already and was left as it was
+    staff: bool = True
 
 
 @dataclass
@@ -295,11 +305,17 @@ def demo_report_lines(*, report: DemoReport) -> list[str]:
     lines += [f"  {name:<16} {count:>5}" for name, count in report.model_counts.items()]
     lines.append("Customers by relationship:")
     lines += [f"  {report.group_counts[group]:>3}  {GROUP_DESCRIPTIONS[group]}" for group in DemoGroup]
-    lines.append("Demo logins (username / password / what it can do):")
+    lines.append(f"Staff sign in at {admin_url()} with e-mail and password {DEMO_PASSWORD}, then set up an")
+    lines.append("authenticator app (two-factor) on the first visit:")
     for login in report.logins:
-        note = "" if login.created else " (existed already; the password is as it was left)"
-        lines.append(f"  {login.username} / {DEMO_PASSWORD} / {login.can}{note}")
-    lines.append(f"Staff sign in at {ADMIN_URL} ; the customer at {PORTAL_URL}")
+        if login.staff:
+            note = "" if login.created else " (existed already; the password is as it was left)"
+            lines.append(f"  {login.email:<36} {login.can}{note}")
+    lines.append(f"Customers sign in at {portal_url()}accounts/login/ with their e-mail and a one-time code")
+    lines.append("(with the default console mail, the code is printed in this terminal):")
+    for login in report.logins:
+        if not login.staff:
+            lines.append(f"  {login.email:<36} {login.can}")
     return lines
 
 
@@ -649,7 +665,7 @@ def _ensure_logins(*, portal_customer: Customer | None) -> list[DemoLogin]:
         name="Demo Admin",
         superuser=True,
     )
-    logins.append(DemoLogin(ADMIN_USERNAME, "superuser: everything in admin", created))
+    logins.append(DemoLogin(_admin.email, "superuser: everything in admin", created))
     # One login per staff group that exists, so groups added by later migrations get one too.
     for group in Group.objects.order_by("name"):
         username = slugify(group.name)
@@ -659,7 +675,7 @@ def _ensure_logins(*, portal_customer: Customer | None) -> list[DemoLogin]:
         if created:
             user.groups.add(group)
         can = f"staff in group {group.name!r}: {STAFF_ROLES.get(group.name, 'what the group grants')}"
-        logins.append(DemoLogin(username, can, created))
+        logins.append(DemoLogin(user.email, can, created))
     customer_created = False
     if portal_customer is not None:
         user, customer_created = _ensure_user(
@@ -672,7 +688,7 @@ def _ensure_logins(*, portal_customer: Customer | None) -> list[DemoLogin]:
     customer = demo_customers().filter(user__username=CUSTOMER_USERNAME).first()
     if customer is not None:
         can = f"customer pages of {customer.name}: see own data and ask for a copy"
-        logins.append(DemoLogin(CUSTOMER_USERNAME, can, customer_created))
+        logins.append(DemoLogin(customer.email, can, customer_created, staff=False))
     return logins
 
 

@@ -169,7 +169,7 @@ def test_an_existing_admin_user_is_left_alone() -> None:
 
     admin = User.objects.get(username="admin")
     assert admin.check_password("someone-elses-password") and not admin.is_superuser
-    assert "admin / " in output and "existed already" in output
+    assert "superuser: everything in admin (existed already" in output
 
 
 class TestOneDemoSet:
@@ -278,7 +278,10 @@ class TestOneDemoSet:
         assert customer.invoices.exists()
 
     def test_the_output_lists_the_logins_the_counts_and_the_admin_url(self, seeded: str) -> None:
-        for username in ("admin", "support", "billing", "privacy-officer", "kunde"):
-            assert f"{username} / {DEMO_PASSWORD}" in seeded
+        for username in ("admin", "support", "billing", "privacy-officer"):
+            assert f"{username}@demo.wphosting.example" in seeded
+        assert DEMO_PASSWORD in seeded
+        customer = User.objects.get(username="kunde")
+        assert customer.email in seeded and "one-time code" in seeded
         assert "http://127.0.0.1:8000/admin/" in seeded
         assert "customers" in seeded and "invoices" in seeded and "ended within the last 3 months" in seeded
