@@ -121,7 +121,9 @@ def test_drafts_can_be_edited() -> None:
 def test_the_database_still_deletes_lines_with_their_invoice() -> None:
     # The purge removes invoices past their accounting period; the lines go with them by cascade.
     old = services.invoice_create(
-        customer=CustomerFactory.create(), lines=[("Hosting", Decimal("1"), Decimal("99"))], issue_on=date(2019, 3, 31)
+        customer=CustomerFactory.create(),
+        lines=[("Hosting", Decimal("1"), Decimal("99"))],
+        issue_on=date(2019, 3, 31),
     )
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM customers_invoice WHERE id = %s", [old.pk])

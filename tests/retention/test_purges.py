@@ -178,7 +178,8 @@ def test_every_deleted_row_is_in_the_deletion_log_without_personal_data() -> Non
     logged = sum(DeletionLog.objects.values_list("count", flat=True))
     assert deleted == logged > 0
     per_customer = DeletionLog.objects.filter(model="customers.Customer")
-    assert sorted(per_customer.values_list("customer_id", flat=True)) == sorted(c.pk for c in customers)
+    logged_customers = {customer_id for customer_id in per_customer.values_list("customer_id", flat=True)}
+    assert logged_customers == {c.pk for c in customers}
     for entry in DeletionLog.objects.all():
         text = f"{entry.model} {entry.rule} {entry.category} {entry.record_ids}"
         assert "Loggført" not in text and "@" not in text
@@ -248,7 +249,8 @@ def test_old_audit_events_and_expired_sessions_go() -> None:
     recent = AuditEvent.objects.create(kind=AuditEvent.Kind.CUSTOMER_VIEWED, customer_id=1)
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO django_session (session_key, session_data, expire_date) VALUES ('gone', '', now() - interval '1 day'), ('kept', '', now() + interval '1 day')"
+            "INSERT INTO django_session (session_key, session_data, expire_date) "
+            "VALUES ('gone', '', now() - interval '1 day'), ('kept', '', now() + interval '1 day')"
         )
     run = purge_run(category="sessions_and_audit")
     assert run.counts == {"audit.AuditEvent": 1, "sessions.Session": 1}
