@@ -180,6 +180,7 @@ def test_every_deleted_row_is_in_the_deletion_log_without_personal_data() -> Non
     per_customer = DeletionLog.objects.filter(model="customers.Customer")
     logged_customers = {customer_id for customer_id in per_customer.values_list("customer_id", flat=True)}
     assert logged_customers == {c.pk for c in customers}
+    assert per_customer.count() == len(customers)
     for entry in DeletionLog.objects.all():
         text = f"{entry.model} {entry.rule} {entry.category} {entry.record_ids}"
         assert "Loggført" not in text and "@" not in text
