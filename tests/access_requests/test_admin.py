@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.db import connection
 from django.test import Client
@@ -30,6 +31,8 @@ CHANGELIST = "admin:access_requests_accessrequest_changelist"
 @pytest.fixture
 def officer_client(client: Client, privacy_officer: Any, staff_login: Any) -> Client:
     staff_login(client, privacy_officer)
+    # The admin speaks Norwegian by default; these tests read its English wording.
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     return client
 
 

@@ -127,7 +127,7 @@ def test_a_storage_that_recovers_within_the_retries_delivers_the_export(
     assert ready.build_attempts == 3
     assert ready.failure_reason == ""
     assert [m.subject for m in mail.outbox if m.to == ["alice@example.no"]] == [
-        "Your copy of your data is ready"
+        "Kopien av dataene dine er klar / Your copy of your data is ready"  # Norwegian, then English
     ]
 
 

@@ -131,7 +131,7 @@ def test_the_deletion_due_column_shows_the_day_and_the_invoices_that_outlive_the
     page = staff_client.get(reverse("admin:customers_customer_changelist")).content.decode()
     assert "31.07.2026" in page  # deletable from: 3 months after 30 April, plus a day
     assert "31.12.2031" in page and "bokføringsloven § 13" in page
-    assert "kept while the customer relationship is active" in page
+    assert "oppbevares så lenge kundeforholdet er aktivt" in page
 
 
 def test_the_deletion_due_filter_sorts_customers_by_when_their_data_goes(
@@ -175,7 +175,7 @@ def test_the_customer_page_shows_the_schedule_the_holds_and_a_way_to_place_one(
         customer=customer, reason="Tvist om faktura", ends_on=date(2026, 12, 31), placed_by=superuser
     )
     page = staff_client.get(reverse("admin:customers_customer_change", args=[customer.pk])).content.decode()
-    assert "on legal hold until 31.12.2026" in page
+    assert "slettesperre til og med 31.12.2026" in page
     assert "Tvist om faktura" in page
     assert f"{reverse('admin:retention_legalhold_add')}?customer={customer.pk}" in page
 
@@ -185,7 +185,7 @@ def test_support_staff_see_the_schedule_but_not_the_holds(client: Client, suppor
     legal_hold_place(customer=customer, reason="Hemmelig sak", ends_on=None, placed_by=None)
     sign_in_with_second_factor(client, support_user)
     page = client.get(reverse("admin:customers_customer_change", args=[customer.pk])).content.decode()
-    assert "on legal hold until it is released" in page
+    assert "slettesperre til den oppheves" in page
     assert "Hemmelig sak" not in page
     assert reverse("admin:retention_legalhold_add") not in page
 
@@ -233,7 +233,7 @@ def test_a_hold_cannot_end_in_the_past(staff_client: Client) -> None:
         },
     )
     assert response.status_code == 200
-    assert "A hold cannot end in the past." in response.content.decode()
+    assert "En slettesperre kan ikke ha en sluttdato som er passert." in response.content.decode()
     assert not LegalHold.objects.exists()
 
 
@@ -358,8 +358,8 @@ def test_the_preview_looks_ahead_to_a_chosen_day(staff_client: Client, on_today:
     [
         ("2027-02-30", "Oppgi en gyldig dato"),  # Django's own message, in the admin's Norwegian
         ("tomorrow", "Oppgi en gyldig dato"),
-        ("2026-06-14", "Choose today or a later day."),
-        ("2040-01-01", "Choose a day no later than 15.06.2032."),
+        ("2026-06-14", "Velg i dag eller en senere dag."),
+        ("2040-01-01", "Velg en dag senest 15.06.2032."),
     ],
 )
 def test_a_bad_day_shows_the_error_on_the_form(

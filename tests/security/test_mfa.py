@@ -73,9 +73,11 @@ def test_staff_without_two_factor_get_no_data_from_the_staff_api(
     client: Client, persona: str, records: dict[str, Any], request: pytest.FixtureRequest
 ) -> None:
     client.force_login(request.getfixturevalue(persona))
-    response = client.get(STAFF_API)
+    response = client.get(STAFF_API, HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 403
     assert response.json() == {"detail": "Staff must sign in with two-factor authentication first."}
+    norwegian = client.get(STAFF_API)  # the default language
+    assert norwegian.json() == {"detail": "Ansatte må først logge inn med tofaktorautentisering."}
     assert "no-store" in response["Cache-Control"]
 
 
