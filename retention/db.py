@@ -6,8 +6,8 @@ raw SQL included:
 - `accounting_deletable_on(date)`: the SQL twin of `windows.accounting_deletable_on` for one
   voucher date, built from the configured periods.
 - `audit_event_kept_from()`: audit events created at or after this moment are inside their window.
-- Triggers refusing to delete an issued invoice or a payment inside the accounting period, and any
-  row of a customer under an active legal hold.
+- Triggers refusing to delete an issued invoice or a payment inside the accounting period, any
+  row of a customer under an active legal hold, and the active hold itself.
 
 `install_functions()` runs after every `migrate` (CREATE OR REPLACE), so the functions always carry
 the periods in settings; the migrations call it too, so triggers can be created on a fresh database.
@@ -86,7 +86,24 @@ CREATE TRIGGER retention_legal_hold AFTER DELETE ON {table}
 """
         for table, column in LEGAL_HOLD_TABLES.items()
     ]
-    return "\n".join(statements)
+    return "\n".join([*statements, ACTIVE_HOLD_TRIGGER_SQL])
+
+
+# The triggers above read the holds table after the statement, but deleting a customer deletes
+# its holds first (ON DELETE CASCADE runs before statement-level AFTER triggers): without this,
+# `DELETE FROM customers_customer` removed a customer under an active hold, hold and all. An
+# active hold cannot be deleted by any path, so the cascade, and with it the statement, fails.
+ACTIVE_HOLD_TRIGGER_SQL = f"""
+CREATE OR REPLACE FUNCTION retention_refuse_active_hold() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '{HOLD_MESSAGE} (retention_legalhold: release the hold first)', OLD.customer_id
+        USING ERRCODE = 'integrity_constraint_violation';
+END $$;
+DROP TRIGGER IF EXISTS retention_legal_hold ON retention_legalhold;
+CREATE TRIGGER retention_legal_hold BEFORE DELETE ON retention_legalhold FOR EACH ROW
+    WHEN (OLD.released_at IS NULL AND (OLD.ends_on IS NULL OR OLD.ends_on >= portal_today()))
+    EXECUTE FUNCTION retention_refuse_active_hold();
+"""
 
 
 ACCOUNTING_TRIGGERS_SQL = """
@@ -108,7 +125,10 @@ CREATE TRIGGER retention_accounting_hold BEFORE DELETE ON customers_payment FOR 
 """
 
 DROP_TRIGGERS_SQL = "\n".join(
-    [f"DROP TRIGGER IF EXISTS retention_legal_hold ON {table};" for table in LEGAL_HOLD_TABLES]
+    [
+        f"DROP TRIGGER IF EXISTS retention_legal_hold ON {table};"
+        for table in [*LEGAL_HOLD_TABLES, "retention_legalhold"]
+    ]
     + [
         "DROP TRIGGER IF EXISTS retention_accounting_hold ON customers_invoice;",
         "DROP TRIGGER IF EXISTS retention_accounting_hold ON customers_payment;",

@@ -4,6 +4,14 @@ Audit events are log-like: many rows, no customer to group by, deleted by creati
 in primary-key ranges (`id >= lo AND id < hi AND created_at < cutoff`): PostgreSQL walks the key
 index once per range, which keeps a batch as fast as a hand-written batched DELETE; the deletion
 and its log line are one statement.
+
+The range is deleted directly, not first locked with `FOR UPDATE SKIP LOCKED`: locking wrote every
+row once more before deleting it and made the purge run at about half the speed of the plain
+batched DELETE (benchmarks/purge.py). What the lock guaranteed still holds: `DELETE … RETURNING`
+returns only the rows this statement deleted (a row another transaction deleted first is skipped
+once that one commits), so no row is logged twice. Where another transaction holds a row, the
+batch waits instead of skipping it; nothing else locks audit events, and the category runs
+single-flight.
 """
 
 from __future__ import annotations
@@ -23,9 +31,7 @@ from retention.windows import add_months
 DELETE_RANGE_SQL = """
 WITH gone AS (
     DELETE FROM audit_auditevent
-     WHERE id IN (SELECT id FROM audit_auditevent
-                   WHERE id >= %(low)s AND id < %(high)s AND created_at < %(cutoff)s
-                     FOR UPDATE SKIP LOCKED)
+     WHERE id >= %(low)s AND id < %(high)s AND created_at < %(cutoff)s
     RETURNING id
 )
 INSERT INTO retention_deletionlog
