@@ -22,7 +22,9 @@ def is_signed_url_storage(storage: Storage | None = None) -> bool:
     return hasattr(storage, "bucket") and hasattr(storage, "connection")
 
 
-def presigned_download_url(name: str, *, filename: str, expires_in: int = PRESIGNED_URL_SECONDS) -> str | None:
+def presigned_download_url(
+    name: str, *, filename: str, expires_in: int = PRESIGNED_URL_SECONDS
+) -> str | None:
     """A URL valid for `expires_in` seconds (at most 300) that makes the browser save the file as
     `filename` and never cache it; None when the storage cannot sign URLs."""
     storage: Any = export_storage()
