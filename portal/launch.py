@@ -245,17 +245,36 @@ def test(pytest_arguments: list[str]) -> int:
         return subprocess.run(command, cwd=BASE_DIR, env=environment, check=False).returncode
 
 
+def bench(scripts: list[str]) -> int:
+    """Run the benchmarks (each builds and drops a database of its own) against the services."""
+    with services() as service_environment:
+        environment = {**os.environ, **service_environment}
+        environment.setdefault("DJANGO_SECRET_KEY", "benchmark-secret-key-not-for-production-use-0123456789")
+        for script in scripts:
+            say(f"benchmarks/{script}.py")
+            code = subprocess.run(
+                [sys.executable, f"benchmarks/{script}.py"], cwd=BASE_DIR, env=environment
+            ).returncode
+            if code:
+                return code
+        return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m portal.launch", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="serve the portal with a worker and beat")
     run_parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    bench_parser = commands.add_parser("bench", help="run the purge and export benchmarks")
+    bench_parser.add_argument("scripts", nargs="*", default=["purge", "export"])
     test_parser = commands.add_parser("test", help="run the test suite")
     test_parser.add_argument("pytest_arguments", nargs=argparse.REMAINDER)
     arguments = parser.parse_args(argv)
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     if arguments.command == "run":
         return run(arguments.port)
+    if arguments.command == "bench":
+        return bench(arguments.scripts)
     pytest_arguments = [a for a in arguments.pytest_arguments if a != "--"]
     return test(pytest_arguments)
 
