@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, Max, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from customers.models import Contact, Customer
+from customers.models import Contact, Contract, Customer
 from retention.models import AnalyticsIdentifier, ProcessorCheck, ProcessorJob
 from retention.processors.base import ErasureSubject
 
@@ -56,9 +57,18 @@ def analytics_identifiers_for(customer_id: int) -> list[AnalyticsIdentifier]:
 
 
 def erased_at(processor_keys: Iterable[str]) -> Q:
-    """Customers (a `with_relationship()` query) that every one of these processors has finished
-    erasing since their relationship last ended. A marker from before a relationship was revived
-    and ended again does not count: the processor may hold new data since."""
+    """Customers that every one of these processors has finished erasing since their relationship
+    last ended (the latest end of their contracts; any time, for a customer who never had one).
+    A marker from before a relationship was revived and ended again does not count: the processor
+    may hold new data since. Correlated subqueries on the indexes processorjob_customer_idx and
+    contract_customer_end_idx; asked only while a connector is configured."""
+    relationship_end = (
+        Contract.objects.filter(customer_id=OuterRef(OuterRef("pk")))
+        .order_by()
+        .values("customer_id")
+        .annotate(latest=Max("ended_on"))
+        .values("latest")
+    )
     condition = Q()
     for key in processor_keys:
         markers = ProcessorJob.objects.filter(
@@ -66,10 +76,9 @@ def erased_at(processor_keys: Iterable[str]) -> Q:
             processor=key,
             kind=ProcessorJob.ERASURE,
             status=ProcessorJob.Status.COMPLETED,
+            finished_at__date__gt=Coalesce(Subquery(relationship_end), Value(date.min)),
         )
-        condition &= (Q(relationship_ended_on__isnull=True) & Exists(markers)) | Exists(
-            markers.filter(finished_at__date__gt=OuterRef("relationship_ended_on"))
-        )
+        condition &= Q(Exists(markers))
     return condition
 
 

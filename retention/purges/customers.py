@@ -32,6 +32,7 @@ from customers.models import (
     Payment,
 )
 from retention.models import DeletionLog, LegalHold, PurgeRun
+from retention.processors import purging
 from retention.purges.base import AnyOf, BatchResult, PreviewLine, Purge
 from retention.windows import (
     RetentionPeriods,
@@ -123,11 +124,25 @@ class CustomerBatchPurge(Purge):
 
 
 class CorrespondencePurge(CustomerBatchPurge):
+    """The customers' correspondence; before it, with processor connectors configured, their data
+    at the processors (Zendesk tickets and end user, Google Analytics data for the ids they gave
+    us), while their e-mail addresses are still here (retention.processors.purging). A customer
+    whose processors are not done keeps her correspondence, and so her account, for the next run."""
+
     category = "correspondence"
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        # From settings alone: with no connector configured, no per-customer work at all.
+        self.connectors = purging.erasing()
 
     def customers(self, *, today: date) -> CustomerQuerySet:
         has_correspondence = Exists(Correspondence.objects.filter(customer_id=OuterRef("pk")))
-        return super().customers(today=today).filter(has_correspondence)
+        due = super().customers(today=today)
+        if not self.connectors:
+            return due.filter(has_correspondence)
+        # A customer some processor has not erased yet is due here too, correspondence or not.
+        return due.filter(Q(has_correspondence) | ~purging.erased(self.connectors))
 
     def rows(self, customer_ids: Any) -> QuerySet[Correspondence]:
         """The correspondence of these customers (a list of ids, or a query of them)."""
@@ -135,13 +150,25 @@ class CorrespondencePurge(CustomerBatchPurge):
 
     def preview(self, *, today: date) -> list[PreviewLine]:
         count = self.rows(self.customers(today=today).values("pk")).count()
-        return [PreviewLine("customers.Correspondence", count, self.reason(today=today))]
+        lines = [PreviewLine("customers.Correspondence", count, self.reason(today=today))]
+        if self.connectors:
+            lines += purging.preview_lines(
+                customers=self.customers(today=today),
+                connectors=self.connectors,
+                reason=self.reason(today=today),
+            )
+        return lines
 
     def delete_batch(self, *, today: date, run: PurgeRun) -> BatchResult | None:
         customer_ids = self.lock_customers(today=today)
         if not customer_ids:
             return None
         result = BatchResult()
+        if self.connectors:
+            # Only the customers every processor has finished erasing lose their rows here now.
+            customer_ids = purging.erase_batch(
+                purge=self, customer_ids=customer_ids, run=run, result=result, connectors=self.connectors
+            )
         rows = Correspondence.objects.filter(among("customer_id", customer_ids))
         result.add(
             "customers.Correspondence", self.log_grouped(run=run, queryset=rows, customer_field="customer_id")
@@ -280,13 +307,18 @@ class InvoicePurge(Purge):
 class CustomerAccountPurge(CustomerBatchPurge):
     """The customer record, contacts, draft invoices, contracts no invoice refers to, holds that
     have ended, and the customer's portal sign-in. Waits until the customer's correspondence is
-    gone (see CorrespondencePurge)."""
+    gone, and, with processor connectors configured, until every processor has erased her (see
+    CorrespondencePurge)."""
 
     category = "customer_account"
 
     def customers(self, *, today: date) -> CustomerQuerySet:
         has_correspondence = Exists(Correspondence.objects.filter(customer_id=OuterRef("pk")))
-        return super().customers(today=today).exclude(has_correspondence)
+        due = super().customers(today=today).exclude(has_correspondence)
+        connectors = purging.erasing()
+        if connectors:
+            due = due.filter(purging.erased(connectors))
+        return due
 
     def preview(self, *, today: date) -> list[PreviewLine]:
         # The correspondence purge runs first the same night, so every due customer counts here,

@@ -1,0 +1,86 @@
+"""The purge's step at the processors, as `retention.purges.customers` takes it.
+
+Invariants (see also `retention.processors.services.erase_at_processors`):
+- With no erasing connector configured nothing here runs: no query, no thread, no request, so the
+  purge is as fast as it was (benchmarks/purge.py).
+- A customer's rows in the portal go only after every configured processor has confirmed her
+  erasure: `erase_batch` answers the customers whose rows may go now; the others keep their
+  correspondence, and the customer-account purge waits for the erasure markers (`erased`).
+- A customer's analytics ids go once Google has her deletion request, each with its DeletionLog
+  line, in the purge batch's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from django.db.models import Q
+
+from retention import processors
+from retention.models import AnalyticsIdentifier
+from retention.processors.base import Connector
+from retention.processors.selectors import erased_at, erasure_subjects
+from retention.processors.services import erase_at_processors
+
+if TYPE_CHECKING:
+    from customers.models import CustomerQuerySet
+    from retention.models import PurgeRun
+    from retention.purges.base import BatchResult, PreviewLine, Purge
+
+GOOGLE_ANALYTICS = "google_analytics"
+
+
+def erasing() -> list[Connector]:
+    """The configured connectors the purge deletes customers' data through (settings only)."""
+    return processors.erasing_connectors()
+
+
+def erased(connectors: Sequence[Connector]) -> Q:
+    """Customers every one of these processors has finished erasing."""
+    return erased_at(connector.key for connector in connectors)
+
+
+def erase_batch(
+    *,
+    purge: Purge,
+    customer_ids: list[int],
+    run: PurgeRun,
+    result: BatchResult,
+    connectors: Sequence[Connector],
+) -> list[int]:
+    """Delete these (locked) customers' data at the processors; answers the customers whose rows in
+    the portal may go now, and adds what went and what failed to `result`."""
+    subjects = erasure_subjects(customer_ids)
+    outcomes = erase_at_processors(subjects=list(subjects.values()), run=run, connectors=connectors)
+    done = []
+    for customer_id in customer_ids:
+        outcome = outcomes[customer_id]
+        result.errors.extend(outcome.errors)
+        for deletion in outcome.deletions:
+            for model, ids in deletion.deleted.items():
+                result.add(model, len(ids))
+        if outcome.complete:
+            done.append(customer_id)
+    if done and any(connector.key == GOOGLE_ANALYTICS for connector in connectors):
+        identifiers = AnalyticsIdentifier.objects.filter(customer_id__in=done)
+        result.add(
+            "retention.AnalyticsIdentifier",
+            purge.log_grouped(
+                run=run, queryset=identifiers, customer_field="customer_id", category="web_analytics"
+            ),
+        )
+        identifiers.delete()
+    return done
+
+
+def preview_lines(
+    *, customers: CustomerQuerySet, connectors: Sequence[Connector], reason: str
+) -> list[PreviewLine]:
+    """How many due customers each processor has still to erase (no processor is asked)."""
+    from retention.purges.base import PreviewLine
+
+    return [
+        PreviewLine(f"{connector.key} (customers)", customers.exclude(erased([connector])).count(), reason)
+        for connector in connectors
+    ]
