@@ -66,8 +66,35 @@ def bob(db: None) -> Customer:
     return customer
 
 
+# The data migrations that create the staff groups and grant their permissions.
+STAFF_GROUP_MIGRATIONS = [
+    ("portal", "0001_staff_groups"),
+    ("retention", "0003_privacy_officer_permissions"),
+    ("access_requests", "0002_privacy_officer_permissions"),
+    ("retention", "0004_processors"),
+]
+
+
+def restore_staff_groups() -> None:
+    """Re-run the staff-group data migrations, as the migrations saw the models. A transactional
+    test (live server, killed workers) empties every table when it ends, the groups with them;
+    the tests that run after it on the same worker need them back."""
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+    from django.db.migrations.operations import RunPython
+
+    loader = MigrationLoader(connection)
+    state_apps = loader.project_state().apps
+    for app_label, name in STAFF_GROUP_MIGRATIONS:
+        for operation in loader.get_migration(app_label, name).operations:
+            if isinstance(operation, RunPython):
+                operation.code(state_apps, None)
+
+
 def _staff_user(username: str, group_name: str) -> Any:
     user = UserFactory.create(username=username, is_staff=True)
+    if not Group.objects.filter(name=group_name).exists():
+        restore_staff_groups()
     user.groups.add(Group.objects.get(name=group_name))
     return user
 
