@@ -20,6 +20,7 @@ from django.utils.translation import ngettext
 
 from customers import services
 from customers.models import (
+    INVOICE_RECORD_FIELDS,
     Contact,
     Contract,
     Correspondence,
@@ -207,20 +208,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     inlines = [InvoiceLineInline, PaymentInline]
     actions = ["issue_invoices", "credit_invoices"]
     list_per_page = 50
-    record_fields = [
-        "number",
-        "kind",
-        "credited_invoice",
-        "issued_on",
-        "due_on",
-        "billing_name",
-        "billing_organisation_number",
-        "billing_address",
-        "billing_email",
-        "net_amount",
-        "vat_amount",
-        "total_amount",
-    ]
+    record_fields = INVOICE_RECORD_FIELDS
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Invoice]:
         zero = Value(0, output_field=DecimalField(max_digits=12, decimal_places=2))

@@ -21,6 +21,7 @@ from django.db import models
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from customers.models import INVOICE_RECORD_FIELDS
 from retention.windows import RetentionPeriods
 
 
@@ -209,24 +210,7 @@ def _categories() -> tuple[Category, ...]:
                 "Nightly purge; the database refuses deleting an invoice or payment inside the period"
             ),
             tables=(
-                Table(
-                    "customers.Invoice",
-                    (
-                        "number",
-                        "kind",
-                        "credited_invoice",
-                        "issued_on",
-                        "due_on",
-                        "billing_name",
-                        "billing_organisation_number",
-                        "billing_address",
-                        "billing_email",
-                        "net_amount",
-                        "vat_amount",
-                        "total_amount",
-                    ),
-                    "customer",
-                ),
+                Table("customers.Invoice", INVOICE_RECORD_FIELDS, "customer"),
                 Table(
                     "customers.InvoiceLine",
                     ("invoice", "description", "quantity", "unit_price", "vat_rate"),
