@@ -374,8 +374,10 @@ def database_url() -> str:
     credentials = quote(db["USER"] or "", safe="")
     if db["PASSWORD"]:
         credentials += ":" + quote(db["PASSWORD"], safe="")
-    host = quote(db["HOST"] or "127.0.0.1", safe="")
-    return f"postgres://{credentials}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
+    host = db["HOST"] or db.get("OPTIONS", {}).get("host") or "127.0.0.1"
+    if host.startswith("/"):  # a Unix socket directory, as the embedded PostgreSQL uses
+        return f"postgres://{credentials}@/{db['NAME']}?host={host}"
+    return f"postgres://{credentials}@{quote(host, safe='')}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 # A Django process that waits for orders (one JSON line each on stdin) and forks one worker per
