@@ -10,6 +10,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,6 +44,20 @@ def _isolated_cache(settings: Any, request: pytest.FixtureRequest) -> None:
     settings.CACHES = {
         "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{RUN_ID}-{request.node.nodeid}"}
     }
+
+
+@pytest.fixture
+def export_storage_dir(settings: Any, tmp_path: Path) -> Path:
+    """Exports go to a directory of this test's own (never the developer's .data/media)."""
+    location = tmp_path / "media"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(location)},
+        },
+    }
+    return location
 
 
 @pytest.fixture

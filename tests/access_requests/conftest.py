@@ -13,7 +13,6 @@ import zipfile
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -39,20 +38,6 @@ BOB_SECRETS = (
     "bjarne@berg.example.no",
     "Berg-tomten 7",
 )
-
-
-@pytest.fixture
-def export_storage_dir(settings: Any, tmp_path: Path) -> Path:
-    """Exports go to a directory of this test's own (never the developer's .data/media)."""
-    location = tmp_path / "media"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(location)},
-        },
-    }
-    return location
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from access_requests.models import AccessRequest
 from benchmarks import export as bench
 from customers.models import Correspondence, Invoice, InvoiceLine, Payment
 from retention import data_map
-from tests.access_requests.conftest import export_storage_dir, read_export  # noqa: F401 (a fixture)
+from tests.access_requests.conftest import read_export
 
 pytestmark = pytest.mark.django_db
 

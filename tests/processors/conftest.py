@@ -72,20 +72,6 @@ def no_processors(settings: Any) -> None:
 
 
 @pytest.fixture
-def export_storage_dir(settings: Any, tmp_path: Path) -> Path:
-    """Exports go to a directory of this test's own (as in tests/access_requests/conftest.py)."""
-    location = tmp_path / "media"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(location)},
-        },
-    }
-    return location
-
-
-@pytest.fixture
 def no_zendesk(settings: Any) -> None:
     for name in ("ZENDESK_SUBDOMAIN", "ZENDESK_EMAIL", "ZENDESK_API_TOKEN"):
         setattr(settings, name, "")
