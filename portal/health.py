@@ -28,7 +28,7 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
-from retention.processors.selectors import processor_problems
+from processors.selectors import processor_problems
 
 
 def _redis_client() -> AsyncRedis:
@@ -87,9 +87,9 @@ class PortalHealthView(HealthCheckView):
 
     def get_checks(self) -> Any:
         yield from super().get_checks()
-        from retention import processors
+        from processors import registry
 
-        if processors.connectors():
+        if registry.connectors():
             yield ProcessorDrift()
 
     async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

@@ -44,11 +44,11 @@ RENDERED_POLICY_SECONDS = 300
 def rendered_policy_key(language: str) -> str:
     """The cache key of the policy as rendered in `language` with the periods and processors
     configured now (a changed setting renders anew)."""
-    from retention import processors
+    from processors import registry
 
     configuration = (
         RetentionPeriods.from_settings(),
-        tuple(connector.key for connector in processors.connectors()),
+        tuple(connector.key for connector in registry.connectors()),
         settings.SERVER_LOGS_BUCKET,
     )
     digest = hashlib.sha256(repr(configuration).encode()).hexdigest()[:16]
@@ -73,13 +73,13 @@ def _latest_purges() -> dict[str, datetime]:
 def privacy_policy() -> list[PolicySection]:
     """Each category of the data map with its processors and its verifications, in the active
     language."""
-    from retention import processors
-    from retention.processors.selectors import latest_checks
+    from processors import registry
+    from processors.selectors import latest_checks
     from retention.services import PURGES
 
     periods = RetentionPeriods.from_settings()
     purges = _latest_purges()
-    configured = processors.connectors()
+    configured = registry.connectors()
     checks = latest_checks(connector.key for connector in configured)
     sections = []
     for category in data_map.categories():
