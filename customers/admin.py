@@ -110,7 +110,7 @@ class CustomerAdmin(admin.ModelAdmin):
         self, request: HttpRequest, queryset: QuerySet[Customer], search_term: str
     ) -> tuple[QuerySet[Customer], bool]:
         assert isinstance(queryset, CustomerQuerySet)
-        return queryset.search(search_term), True
+        return queryset.search(search_term), False  # ids, never a join: no duplicates
 
     @admin.display(description=_("relationship"), ordering="relationship_status")
     def relationship_display(self, customer: Customer) -> str:

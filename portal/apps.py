@@ -14,7 +14,7 @@ class PortalConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
         from django.db.models.signals import post_save
 
-        from portal import admin_audit, logs, security
+        from portal import admin_audit, admin_paging, logs, security
 
         logs.configure_structlog()
         user_login_failed.connect(logs.on_user_login_failed, dispatch_uid="portal.logs.login_failed")
@@ -26,6 +26,7 @@ class PortalConfig(AppConfig):
         )
         security.install_admin_sign_in(admin.site)
         admin_audit.install(admin.site)
+        admin_paging.install(admin.site)
 
         # The processors' tables (Zendesk tickets) in customers' access-request exports.
         from portal.processor_exports import register_processor_exports
