@@ -50,7 +50,8 @@ class EstimatedCountPaginator(Paginator):
 
 def install(site: AdminSite) -> None:
     for model_admin in site._registry.values():
-        admin_class: Any = type(model_admin)
-        if admin_class.paginator is Paginator:
-            model_admin.paginator = EstimatedCountPaginator
-        model_admin.show_full_result_count = False
+        # Set on the instance: the class attributes are the apps' own declarations.
+        registered: Any = model_admin
+        if type(model_admin).paginator is Paginator:
+            registered.paginator = EstimatedCountPaginator
+        registered.show_full_result_count = False
