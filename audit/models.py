@@ -18,7 +18,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from customers.triggers import Refuse
+from database.triggers import Refuse
 
 
 class AuditEvent(models.Model):

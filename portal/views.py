@@ -19,10 +19,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
 from access_requests.selectors import customer_for_user
+from portal.privacy import privacy_policy
 from processors import selectors as processor_selectors
 from processors import services as processor_services
 from retention.data_map import PROCESSORS
-from retention.privacy import privacy_policy
 
 
 def home(request: HttpRequest) -> HttpResponse:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer
-from customers.triggers import Refuse
+from database.triggers import Refuse
 
 
 class LegalHoldQuerySet(models.QuerySet["LegalHold"]):

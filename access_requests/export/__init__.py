@@ -7,7 +7,8 @@ SHA-256 of every other file). The work is split by job, and the names are re-exp
 - `tables`: what goes in (the data map's tables for one customer, the processors' registry, each
   value as text, the words describing each category in both languages);
 - `archive`: writing the ZIP and the build's progress;
-- `build`: the services (`export_build`, `export_build_failed`, `builds_recover`).
+- `build`: the build's lifecycle (`enqueue_build`, `build_claim`, `export_build`,
+  `export_build_failed`, `builds_reap`, `builds_requeue_waiting`, `builds_recover`).
 
 Invariants:
 - Every category of the data map is in data.json and index.html, with rows or without; a category
@@ -35,11 +36,13 @@ from access_requests.export.archive import (
     WrittenFile,
 )
 from access_requests.export.build import (
-    EXPORT_DIRECTORY,
     MAX_BUILD_ATTEMPTS,
     REQUEUE_AFTER,
+    build_claim,
+    builds_reap,
     builds_recover,
     builds_requeue_waiting,
+    enqueue_build,
     export_build,
     export_build_failed,
 )
@@ -56,7 +59,6 @@ from access_requests.export.tables import (
 __all__ = [
     "COMPRESSION",
     "COMPRESSION_LEVEL",
-    "EXPORT_DIRECTORY",
     "EXTERNAL_TABLES",
     "LANGUAGES",
     "MAX_BUILD_ATTEMPTS",
@@ -67,9 +69,12 @@ __all__ = [
     "ExternalTable",
     "ExternalTableProvider",
     "WrittenFile",
+    "build_claim",
+    "builds_reap",
     "builds_recover",
     "builds_requeue_waiting",
     "csv_cell",
+    "enqueue_build",
     "export_build",
     "export_build_failed",
     "register_external_table",
