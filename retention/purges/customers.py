@@ -93,24 +93,11 @@ def due_customers(*, today: date, periods: RetentionPeriods) -> CustomerQuerySet
 class CustomerBatchPurge(Purge):
     """Walks due customers in id order, one locked batch at a time."""
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.after_id = 0
-
     def customers(self, *, today: date) -> CustomerQuerySet:
         return due_customers(today=today, periods=self.periods)
 
     def lock_customers(self, *, today: date) -> list[int]:
-        ids = list(
-            self.customers(today=today)
-            .filter(pk__gt=self.after_id)
-            .order_by("pk")
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", flat=True)[: self.batch_size]
-        )
-        if ids:
-            self.after_id = ids[-1]
-        return ids
+        return self.lock_next_batch(self.customers(today=today))
 
     def cutoff(self, *, today: date) -> date | None:
         return customer_data_cutoff(today=today, periods=self.periods)
@@ -133,7 +120,7 @@ class CorrespondencePurge(CustomerBatchPurge):
     category = "correspondence"
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**kwargs)  # type: ignore[arg-type]
         # From settings alone: with no step on, no per-customer work at all.
         self.erasures = erasure_steps()
 
@@ -187,10 +174,6 @@ class ContractPurge(Purge):
 
     category = "contracts"
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.after_id = 0
-
     def due(self, *, today: date) -> QuerySet[Contract]:
         return Contract.objects.filter(customer__isnull=True).exclude(invoice_refers_to_contract())
 
@@ -202,16 +185,9 @@ class ContractPurge(Purge):
         ]
 
     def delete_batch(self, *, today: date, run: PurgeRun) -> BatchResult | None:
-        ids = list(
-            self.due(today=today)
-            .filter(pk__gt=self.after_id)
-            .order_by("pk")
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", flat=True)[: self.batch_size]
-        )
+        ids = self.lock_next_batch(self.due(today=today))
         if not ids:
             return None
-        self.after_id = ids[-1]
         result = BatchResult()
         rows = Contract.objects.filter(among("pk", ids))
         result.add(
@@ -237,7 +213,6 @@ class InvoicePurge(Purge):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.after_id = 0
         self.kind = Invoice.Kind.CREDIT_NOTE
 
     def cutoff(self, *, today: date) -> date | None:
@@ -275,19 +250,12 @@ class InvoicePurge(Purge):
 
     def delete_batch(self, *, today: date, run: PurgeRun) -> BatchResult | None:
         while True:
-            ids = list(
-                self.due(today=today)
-                .filter(kind=self.kind, pk__gt=self.after_id)
-                .order_by("pk")
-                .select_for_update(skip_locked=True, of=("self",))
-                .values_list("pk", flat=True)[: self.batch_size]
-            )
+            ids = self.lock_next_batch(self.due(today=today).filter(kind=self.kind))
             if ids:
                 break
             if self.kind == Invoice.Kind.INVOICE:
                 return None
             self.kind, self.after_id = Invoice.Kind.INVOICE, 0
-        self.after_id = ids[-1]
         result = BatchResult()
         invoices = Invoice.objects.filter(among("pk", ids))
         for model, queryset, customer_field in (
