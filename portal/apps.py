@@ -29,8 +29,3 @@ class PortalConfig(AppConfig):
         post_save.connect(
             security.on_user_saved, sender=get_user_model(), dispatch_uid="portal.security.user_saved"
         )
-
-        # The processors' tables (Zendesk tickets) in customers' access-request exports.
-        from portal.processor_exports import register_processor_exports
-
-        register_processor_exports()

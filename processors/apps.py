@@ -7,6 +7,7 @@ class ProcessorsConfig(AppConfig):
     verbose_name = _("Processors")
 
     def ready(self) -> None:
+        from processors import checks  # noqa: F401  (registers the connectors' category check)
         from processors.purging import processor_erasure
         from retention.purges.erasure import register_erasure_step
 
