@@ -1,9 +1,9 @@
 """Admin changelists that stay fast on tables with millions of rows: none counts the whole table.
 
 Invariants:
-- Wired here for every ModelAdmin registered on the admin site (PortalConfig.ready, after the
-  admin's autodiscovery), so no app's admin has to remember it; an admin with a paginator of its
-  own keeps it.
+- Wired for every ModelAdmin at the moment it is registered on the portal's admin site
+  (`PortalAdminSite.register`), so no app's admin has to remember it; an admin with a paginator of
+  its own keeps it.
 - No changelist shows the unfiltered total beside a filtered count ("N results (M total)"): that
   total is a `COUNT(*)` of the whole table on every page view.
 - An unfiltered changelist of a table PostgreSQL estimates at ESTIMATE_FROM rows or more pages by
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.admin import AdminSite
+from django.contrib.admin import ModelAdmin
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Model, QuerySet
@@ -48,10 +48,11 @@ class EstimatedCountPaginator(Paginator):
         return int(super().count)
 
 
-def install(site: AdminSite) -> None:
-    for model_admin in site._registry.values():
-        # Set on the instance: the class attributes are the apps' own declarations.
-        registered: Any = model_admin
-        if type(model_admin).paginator is Paginator:
-            registered.paginator = EstimatedCountPaginator
-        registered.show_full_result_count = False
+def configure(model_admin: ModelAdmin[Any]) -> None:
+    """Page `model_admin`'s changelist without counting its whole table (PortalAdminSite.register
+    calls it for every ModelAdmin registered on the site)."""
+    # Set on the instance: the class attributes are the apps' own declarations.
+    registered: Any = model_admin
+    if type(model_admin).paginator is Paginator:
+        registered.paginator = EstimatedCountPaginator
+    registered.show_full_result_count = False

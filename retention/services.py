@@ -29,11 +29,10 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from customers.models import Customer
 from retention.models import DeletionLog, LegalHold, PurgeRun
-from retention.privacy import forget_rendered_policy
 from retention.purges.audit import SessionAndAuditPurge
 from retention.purges.base import PreviewLine, Purge
 from retention.purges.customers import ContractPurge, CorrespondencePurge, CustomerAccountPurge, InvoicePurge
-from retention.purges.server_logs import ServerLogPurge
+from retention.purges.server_log_purge import ServerLogPurge
 from retention.windows import RetentionPeriods
 
 logger = logging.getLogger(__name__)
@@ -171,7 +170,6 @@ def purge_run(
             run.duration_seconds = time.monotonic() - run_started
             run.finished_at = timezone.now()
             run.save()
-            transaction.on_commit(forget_rendered_policy)
     logger.info("purge %s %s: %s", category, "previewed" if dry_run else "deleted", dict(counts))
     return run
 

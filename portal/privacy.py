@@ -7,9 +7,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
@@ -58,6 +60,13 @@ def rendered_policy_key(language: str) -> str:
 def forget_rendered_policy() -> None:
     """A purge run has ended: the next request renders the policy, with its date, anew."""
     cache.delete_many([rendered_policy_key(code) for code, _name in settings.LANGUAGES])
+
+
+def on_purge_run_saved(sender: Any, instance: PurgeRun, **kwargs: Any) -> None:
+    # post_save of PurgeRun (connected in PortalConfig.ready): a run is saved as it ends. PurgeRun
+    # is never purged in bulk, so the receiver makes no deletion fetch its rows.
+    if instance.status == PurgeRun.Status.FINISHED and not instance.dry_run:
+        transaction.on_commit(forget_rendered_policy)
 
 
 def _latest_purges() -> dict[str, datetime]:
