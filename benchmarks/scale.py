@@ -278,7 +278,8 @@ def measure(ids: dict[str, int], *, repeat: int) -> list[Timing]:
     from tests.security.sign_in import sign_in_with_second_factor
 
     staff = Client()
-    superuser = get_user_model().objects.create_superuser(
+    users = get_user_model().objects
+    superuser = users.filter(username="bench-staff").first() or users.create_superuser(
         "bench-staff", "staff@example.no", secrets.token_urlsafe(16)
     )
     sign_in_with_second_factor(staff, superuser)

@@ -31,4 +31,6 @@ class PortalConfig(AppConfig):
             security.on_user_saved, sender=get_user_model(), dispatch_uid="portal.security.user_saved"
         )
         # The public privacy page shows when each purge last ran: a finished run refreshes it.
-        post_save.connect(privacy.on_purge_run_saved, sender=PurgeRun, dispatch_uid="portal.privacy.purge_run")
+        post_save.connect(
+            privacy.on_purge_run_saved, sender=PurgeRun, dispatch_uid="portal.privacy.purge_run"
+        )

@@ -54,8 +54,11 @@ def test_a_tiny_run_measures_every_page_against_its_anchor() -> None:
         timeout=600, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    for page in bench.PAGES:
-        line = next(line for line in result.stdout.splitlines() if line.strip().startswith(page.title))
+    lines = result.stdout.splitlines()
+    header = next(index for index, line in enumerate(lines) if line.strip().startswith("page "))
+    rows = lines[header + 1 : header + 1 + len(bench.PAGES)]  # one row per page, in PAGES order
+    for page, line in zip(bench.PAGES, rows, strict=True):
+        assert line.strip().startswith(page.title), line
         if page.anchor:
             assert f"x {page.anchor}" in line, line
     assert "/healthz costs about" in result.stdout
