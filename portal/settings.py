@@ -39,7 +39,7 @@ ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "loca
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "portal.apps.PortalAdminConfig",  # django.contrib.admin with the portal's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -179,7 +179,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-# --- Server logs (retention/server_logs.py) ----------------------------------------------------------
+# --- Server logs (retention/server_log_store.py) ----------------------------------------------------------
 # Web-server logs are kept 6 months from creation. With a bucket, the nightly purge sweeps the
 # objects under SERVER_LOGS_PREFIX and keeps the bucket's lifecycle rule for that prefix; the S3
 # client shares the endpoint, region and credentials above. Without one (the embedded default) the
