@@ -14,6 +14,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
+from retention.windows import RetentionPeriods
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = BASE_DIR / ".data"
 
@@ -375,18 +377,11 @@ LOGGING = {
 }
 
 # Retention periods (retention/windows.py, RetentionPeriods): the privacy policy's and the
-# Accounting Act's defaults; override single keys here, never in code.
-RETENTION = {
-    key: env.int(f"RETENTION_{key.upper()}")
-    for key in (
-        "customer_data_months",
-        "accounting_years",
-        "server_log_months",
-        "export_days",
-        "audit_months",
-    )
-    if env.str(f"RETENTION_{key.upper()}", default="")
-}
+# Accounting Act's defaults, overridden by RETENTION_* variables and validated here, once: a value
+# the law or the policy forbids stops start-up with ImproperlyConfigured naming the variable.
+RETENTION = RetentionPeriods.from_environ(
+    {name: value for name, value in env.ENVIRON.items() if name.startswith("RETENTION_")}
+)
 
 # The company behind the portal, shown on pages and in exports.
 COMPANY_NAME = env.str("COMPANY_NAME", default="WP Hosting AS")
