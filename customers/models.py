@@ -214,6 +214,29 @@ class Contact(models.Model):
         return self.name
 
 
+# A record that outlives its customer keeps the customer's id, so the proof of its deletion years
+# later still names her (retention's DeletionLog). The database fills it when the customer goes
+# (ON DELETE SET NULL, by any path: the purge, the admin, raw SQL).
+def keeps_former_customer(name: str) -> pgtrigger.Trigger:
+    return pgtrigger.Trigger(
+        name=name,
+        operation=pgtrigger.Update,
+        when=pgtrigger.Before,
+        condition=pgtrigger.Q(old__customer__isnull=False, new__customer__isnull=True),
+        func="NEW.former_customer_id := OLD.customer_id; RETURN NEW;",
+    )
+
+
+def former_customer_field() -> models.BigIntegerField[int | None, int | None]:
+    return models.BigIntegerField(
+        _("former customer id"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("The customer's id, kept after the customer record has been deleted."),
+    )
+
+
 class Contract(models.Model):
     """A service agreement. Kept with the customer's data, or for the accounting period when an
     invoice refers to it (it is then primary documentation)."""
@@ -242,6 +265,7 @@ class Contract(models.Model):
     )
     started_on = models.DateField(_("started on"))
     ended_on = models.DateField(_("ended on"), null=True, blank=True, help_text=_("Last day of service."))
+    former_customer_id = former_customer_field()
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:
@@ -256,6 +280,7 @@ class Contract(models.Model):
             )
         ]
         indexes = [models.Index(fields=["customer", "ended_on"], name="contract_customer_end_idx")]
+        triggers = [keeps_former_customer("contract_keeps_former_customer")]
 
     def __str__(self) -> str:
         return f"{self.get_service_display()} ({self.started_on:%d.%m.%Y})"
@@ -317,6 +342,7 @@ class Invoice(models.Model):
     customer = models.ForeignKey(
         Customer, verbose_name=_("customer"), null=True, on_delete=models.DB_SET_NULL, related_name="invoices"
     )
+    former_customer_id = former_customer_field()
     contract = models.ForeignKey(
         Contract,
         verbose_name=_("contract"),
@@ -358,6 +384,7 @@ class Invoice(models.Model):
             ),
         ]
         triggers = [
+            keeps_former_customer("invoice_keeps_former_customer"),
             Refuse(
                 name="issued_invoice_is_immutable",
                 message="an issued invoice is an accounting record and cannot change; issue a credit note",
