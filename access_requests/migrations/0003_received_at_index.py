@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("access_requests", "0002_privacy_officer_permissions"),
-        ("customers", "0003_search_and_order_indexes"),
+        ("customers", "0004_search_and_order_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

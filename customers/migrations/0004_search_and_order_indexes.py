@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("customers", "0002_contact_portal_access"),
+        ("customers", "0003_former_customer_id"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
