@@ -239,7 +239,7 @@ def run(port: int) -> int:
 def test(pytest_arguments: list[str]) -> int:
     with services() as service_environment:
         environment = {**os.environ, **service_environment}
-        environment.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-use-0123456789")
+        # The suite sets the rest of its environment itself (tests/suite_environment.py).
         command = [sys.executable, "-m", "pytest", *pytest_arguments]
         say(" ".join(command[1:]))
         return subprocess.run(command, cwd=BASE_DIR, env=environment, check=False).returncode

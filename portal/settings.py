@@ -18,7 +18,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = BASE_DIR / ".data"
 
 env = environ.Env()
-for env_file in (BASE_DIR / ".env", DATA_DIR / "embedded.env"):
+# `.env` holds a developer's or an operator's own values; the test suite sets its own environment
+# (tests/suite_environment.py) and reads only the embedded servers' addresses.
+_env_files = [DATA_DIR / "embedded.env"]
+if not env.bool("PORTAL_IGNORE_DOTENV", default=False):
+    _env_files.insert(0, BASE_DIR / ".env")
+for env_file in _env_files:
     if env_file.is_file():
         env.read_env(env_file, overwrite=False)
 
