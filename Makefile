@@ -11,7 +11,7 @@ UV := .tools/uv/bin/uv
 VENV_PYTHON := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format install system-packages migrate seed shell benchmarks clean
+.PHONY: run manage test lint format install system-packages migrate seed shell benchmarks clean
 
 ## The locked Python packages into .venv; `--locked` fails when uv.lock no longer matches pyproject.toml.
 install: $(UV)
@@ -34,6 +34,12 @@ $(UV):
 ## data, then serve on http://127.0.0.1:$${PORT:-8000} with a Celery worker and beat. Ctrl-C stops all.
 run: install
 	$(VENV_PYTHON) -m portal.launch run
+
+## Any management command, against the servers of `make run` (joined while it runs, started for
+## the command when it does not) or DATABASE_URL / REDIS_URL when set:
+##   make manage ARGS="purge --dry-run --as-of 2032-01-01"
+manage: install
+	$(VENV_PYTHON) -m portal.launch manage -- $(ARGS)
 
 ## Debian packages the suite needs: Chromium for the browser tests (Playwright drives Debian's
 ## build; it never downloads its own). Installed only when missing.

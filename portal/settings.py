@@ -5,6 +5,7 @@ variables (see `.env.example`). `make run` starts embedded PostgreSQL and Redis 
 addresses to `.data/embedded.env`, which is read here when the variables are not set.
 """
 
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -15,7 +16,9 @@ from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = BASE_DIR / ".data"
+# Local state of `make run` (embedded servers' addresses, media, beat's schedule); portal/launch.py
+# reads the same variable.
+DATA_DIR = Path(os.environ.get("PORTAL_DATA_DIR") or BASE_DIR / ".data").resolve()
 
 env = environ.Env()
 # `.env` holds a developer's or an operator's own values; the test suite sets its own environment
