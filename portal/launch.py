@@ -251,6 +251,21 @@ class Supervisor:
                 process.wait()
 
 
+# The workers `make run` starts, by the queues they serve (portal/task_policies.py): exports have a
+# worker of their own, so a customer's copy never waits behind a nightly purge or a processor call.
+WORKERS: dict[str, tuple[list[str], int]] = {
+    "worker": (["default", "purges", "processors"], 2),
+    "export-worker": (["exports"], 1),
+}
+
+
+def worker_command(name: str, queues: list[str], *, concurrency: int) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "portal", "worker", "-l", "INFO",
+        "--hostname", f"{name}@%h", "--queues", ",".join(queues), "--concurrency", str(concurrency),
+    ]  # fmt: skip
+
+
 def embedded_environment(service_environment: dict[str, str]) -> dict[str, str]:
     """The environment of a portal process on this checkout: the caller's, the servers', and DEBUG
     on by default when a server is embedded (a development checkout, as `make run` serves it)."""
@@ -270,18 +285,10 @@ def run(port: int) -> int:
         supervisor = Supervisor(
             {
                 "web": [python, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-                "worker": [
-                    python,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "portal",
-                    "worker",
-                    "-l",
-                    "INFO",
-                    "--concurrency",
-                    "2",
-                ],
+                **{
+                    name: worker_command(name, queues, concurrency=concurrency)
+                    for name, (queues, concurrency) in WORKERS.items()
+                },
                 "beat": [
                     python,
                     "-m",

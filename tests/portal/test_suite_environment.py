@@ -62,7 +62,7 @@ def test_a_callers_exported_settings_do_not_change_the_outcome() -> None:
         env={**os.environ, **CALLER},
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
