@@ -20,7 +20,7 @@ from health_check.exceptions import ServiceWarning
 from health_check.views import HealthCheckView
 from redis.asyncio import Redis as AsyncRedis
 
-from retention.processors.selectors import processor_problems
+from processors.selectors import processor_problems
 
 
 def _redis_client() -> AsyncRedis:
@@ -46,9 +46,9 @@ class PortalHealthView(HealthCheckView):
 
     def get_checks(self) -> Any:
         yield from super().get_checks()
-        from retention import processors
+        from processors import registry
 
-        if processors.connectors():
+        if registry.connectors():
             yield ProcessorDrift()
 
     async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

@@ -1,4 +1,4 @@
-"""The processors' tables in access-request exports: the connectors (retention.processors) provide
+"""The processors' tables in access-request exports: the connectors (processors) provide
 them, the export builder (access_requests.export) takes them. Neither app imports the other for
 it; the portal wires them together at start (portal/apps.py)."""
 
@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 from access_requests.export import ExternalTable, register_external_table
 from customers.models import Customer
-from retention import processors
-from retention.processors.base import ExternalTable as ProcessorTable
+from processors import registry
+from processors.base import ExternalTable as ProcessorTable
 
 
 def _for_export(
@@ -31,5 +31,5 @@ def _for_export(
 
 
 def register_processor_exports() -> None:
-    for category_key, provider in processors.export_providers():
+    for category_key, provider in registry.export_providers():
         register_external_table(category_key, _for_export(provider))

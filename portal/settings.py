@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "customers",
     "audit",
     "retention",
+    "processors",
     "access_requests",
 ]
 
@@ -282,7 +283,7 @@ PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 EXPORT_BUILD_STALE_SECONDS = env.int("EXPORT_BUILD_STALE_SECONDS", default=600)
 
 # --- Processors (Zendesk, Google Analytics, S3) -----------------------------------------------
-# Connectors in retention/processors/: each is off until its variables are set (see .env.example),
+# Connectors in processors/: each is off until its variables are set (see .env.example),
 # and shows in the admin's Processors page why it is on or off. S3 uses the AWS_* and SERVER_LOGS_*
 # settings above. The *_BASE_URL / *_ENDPOINT variables point a connector at another server than
 # the processor's own (a proxy, or the tests' local fakes); leave them unset in production.

@@ -2,7 +2,7 @@
 Google Analytics id.
 
 The analytics id page loads the customer only through `access_requests.selectors.customer_for_user`
-(404 for anyone who is not a customer) and writes only through `retention.processors.services`.
+(404 for anyone who is not a customer) and writes only through `processors.services`.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
 from access_requests.selectors import customer_for_user
+from processors import selectors as processor_selectors
+from processors import services as processor_services
 from retention.data_map import PROCESSORS
 from retention.privacy import privacy_policy
-from retention.processors import selectors as processor_selectors
-from retention.processors import services as processor_services
 
 
 def home(request: HttpRequest) -> HttpResponse:

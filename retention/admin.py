@@ -19,7 +19,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -32,7 +32,7 @@ from django.utils.translation import gettext_lazy as _
 from customers.admin import CustomerAdmin
 from customers.models import Customer, CustomerQuerySet
 from retention import data_map, selectors, services
-from retention.models import DeletionLog, LegalHold, ProcessorCheck, ProcessorJob, ProcessorOverview, PurgeRun
+from retention.models import DeletionLog, LegalHold, PurgeRun
 from retention.schedule import scheduled
 from retention.windows import add_months
 
@@ -514,118 +514,3 @@ class DeletionLogAdmin(ReadOnlyAdmin):
             }
             return f"{listed} … ({summary})" if listed else summary
         return listed or "–"
-
-
-# --- Processors (retention/processors/) ---------------------------------------------------------
-
-
-def _processor_section(connector: Any, *, latest: Any) -> dict[str, Any]:
-    from retention.processors import selectors as processor_selectors
-
-    status = connector.status()
-    processor = data_map.PROCESSORS.get(connector.processor)
-    categories = []
-    for key in connector.categories:
-        category = data_map.category(key)
-        external = [name for name, category_key in connector.export_categories.items() if category_key == key]
-        categories.append({"category": category, "external_tables": external})
-    return {
-        "connector": connector,
-        "status": status,
-        "processor": processor,
-        "categories": categories,
-        "check": latest.get(connector.key),
-        "jobs": processor_selectors.latest_jobs(connector.key) if connector.erases_customers else [],
-        "outstanding": processor_selectors.outstanding_job_count(connector.key)
-        if connector.erases_customers
-        else 0,
-    }
-
-
-@admin.register(ProcessorOverview)
-class ProcessorOverviewAdmin(ReadOnlyAdmin):
-    """The Processors page: each processor, what it holds, its last check and its last deletion
-    jobs. Replaces the proxy's changelist; "Check now" runs the daily check at once."""
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return bool(request.user.has_perm("retention.view_processoroverview"))
-
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        from retention import processors
-        from retention.processors import selectors as processor_selectors
-        from retention.processors.services import check_processors
-
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        connectors = processors.all_connectors()
-        if request.method == "POST":
-            checked = check_processors(connectors=[c for c in connectors if c.is_configured()])
-            failing = [check for check in checked if not check.ok]
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d processor checked; %(failing)d does not match the policy.",
-                    "%(count)d processors checked; %(failing)d do not match the policy.",
-                    len(checked),
-                )
-                % {"count": len(checked), "failing": len(failing)},
-                messages.WARNING if failing else messages.SUCCESS,
-            )
-            return HttpResponseRedirect(request.path)
-        latest = processor_selectors.latest_checks(connector.key for connector in connectors)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": gettext("Processors"),
-            "opts": self.opts,
-            "sections": [_processor_section(connector, latest=latest) for connector in connectors],
-            "any_configured": any(connector.is_configured() for connector in connectors),
-            "stale_after_days": processor_selectors.CHECK_STALE_AFTER.days,
-            **(extra_context or {}),
-        }
-        return TemplateResponse(request, "admin/retention/processors.html", context)
-
-
-@admin.register(ProcessorJob)
-class ProcessorJobAdmin(ReadOnlyAdmin):
-    list_display = [
-        "created_at",
-        "processor",
-        "kind",
-        "customer_id",
-        "status",
-        "attempts",
-        "external_id",
-        "last_error",
-        "finished_at",
-    ]
-    list_filter = ["processor", "kind", "status"]
-    search_fields = ["=customer_id", "=external_id"]
-    search_help_text = _("Customer id or the processor's job id")
-    date_hierarchy = "created_at"
-    list_per_page = 100
-
-
-@admin.register(ProcessorCheck)
-class ProcessorCheckAdmin(ReadOnlyAdmin):
-    list_display = ["checked_at", "processor", "ok", "drift_display", "error"]
-    list_filter = ["processor", "ok"]
-    date_hierarchy = "checked_at"
-    list_per_page = 100
-
-    @admin.display(description=_("drift"))
-    def drift_display(self, check: ProcessorCheck) -> SafeString:
-        if not check.drift:
-            return format_html("{}", "–")
-        return format_html(
-            "<ul>{}</ul>",
-            format_html_join(
-                "",
-                "<li>{}: {} ({} {})</li>",
-                (
-                    (item["setting"], item["actual"], gettext("expected"), item["expected"])
-                    for item in check.drift
-                ),
-            ),
-        )

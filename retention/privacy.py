@@ -45,13 +45,13 @@ def _latest_purges() -> dict[str, datetime]:
 def privacy_policy() -> list[PolicySection]:
     """Each category of the data map with its processors and its verifications, in the active
     language."""
-    from retention import processors
-    from retention.processors.selectors import latest_checks
+    from processors import registry
+    from processors.selectors import latest_checks
     from retention.services import PURGES
 
     periods = RetentionPeriods.from_settings()
     purges = _latest_purges()
-    configured = processors.connectors()
+    configured = registry.connectors()
     checks = latest_checks(connector.key for connector in configured)
     sections = []
     for category in data_map.categories():

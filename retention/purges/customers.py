@@ -31,8 +31,8 @@ from customers.models import (
     InvoiceLine,
     Payment,
 )
+from processors import purging
 from retention.models import DeletionLog, LegalHold, PurgeRun
-from retention.processors import purging
 from retention.purges.base import AnyOf, BatchResult, PreviewLine, Purge
 from retention.windows import (
     RetentionPeriods,
@@ -126,7 +126,7 @@ class CustomerBatchPurge(Purge):
 class CorrespondencePurge(CustomerBatchPurge):
     """The customers' correspondence; before it, with processor connectors configured, their data
     at the processors (Zendesk tickets and end user, Google Analytics data for the ids they gave
-    us), while their e-mail addresses are still here (retention.processors.purging). A customer
+    us), while their e-mail addresses are still here (processors.purging). A customer
     whose processors are not done keeps her correspondence, and so her account, for the next run."""
 
     category = "correspondence"

@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from customers.models import Customer
-from retention.models import AnalyticsIdentifier, DeletionLog, ProcessorCheck, ProcessorJob, PurgeRun
-from retention.processors import GoogleAnalyticsConnector, ProcessorDeletion
-from retention.processors.ledger import JobLedger
-from retention.processors.selectors import erasure_subjects, processor_problems
-from retention.processors.services import check_processors
+from processors.ledger import JobLedger
+from processors.models import ProcessorCheck, ProcessorJob
+from processors.registry import GoogleAnalyticsConnector, ProcessorDeletion
+from processors.selectors import erasure_subjects, processor_problems
+from processors.services import check_processors
+from retention.models import AnalyticsIdentifier, DeletionLog, PurgeRun
 from tests.processors.fakes import FakeGoogle
 
 pytestmark = pytest.mark.django_db

@@ -15,8 +15,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from retention.models import ProcessorCheck, PurgeRun
-from retention.processors import GoogleAnalyticsConnector
+from processors.models import ProcessorCheck
+from processors.registry import GoogleAnalyticsConnector
+from retention.models import PurgeRun
 from retention.purges.audit import SessionAndAuditPurge
 from retention.purges.customers import CorrespondencePurge, CustomerAccountPurge, InvoicePurge
 from retention.purges.server_logs import ServerLogPurge

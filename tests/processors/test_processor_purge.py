@@ -14,7 +14,8 @@ import pytest
 from django.utils import timezone
 
 from customers.models import Correspondence, Customer
-from retention.models import AnalyticsIdentifier, DeletionLog, ProcessorJob, PurgeRun
+from processors.models import ProcessorJob
+from retention.models import AnalyticsIdentifier, DeletionLog, PurgeRun
 from retention.services import purge_preview, purge_run
 from tests.factories import (
     ContactFactory,

@@ -8,12 +8,13 @@ import pytest
 from django.test import Client
 
 from customers.models import Customer
-from retention.models import AnalyticsIdentifier, ProcessorCheck, ProcessorJob
+from processors.models import ProcessorCheck, ProcessorJob
+from retention.models import AnalyticsIdentifier
 from tests.processors.fakes import FakeGoogle, FakeZendesk
 
 pytestmark = pytest.mark.django_db
 
-PROCESSORS_URL = "/admin/retention/processoroverview/"
+PROCESSORS_URL = "/admin/processors/processoroverview/"
 
 
 def test_the_privacy_officer_sees_each_processor_and_why_it_is_off(
@@ -113,8 +114,8 @@ def test_processor_jobs_are_read_only_proof(client: Client, privacy_officer: Any
     job = ProcessorJob.objects.create(processor="zendesk", kind="user.purge", customer_id=7, target_ids=[9])
     mfa_login(client, privacy_officer)
 
-    assert client.get("/admin/retention/processorjob/").status_code == 200
-    assert client.get(f"/admin/retention/processorjob/{job.pk}/delete/").status_code == 403
+    assert client.get("/admin/processors/processorjob/").status_code == 200
+    assert client.get(f"/admin/processors/processorjob/{job.pk}/delete/").status_code == 403
 
 
 # --- Alice's analytics id (/my-data/analytics/) ------------------------------------------------------

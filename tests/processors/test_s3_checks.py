@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from django.test import Client
 
-from retention.models import ProcessorCheck
-from retention.processors import S3Connector
-from retention.processors.selectors import processor_problems
-from retention.processors.services import check_processors
+from processors.models import ProcessorCheck
+from processors.registry import S3Connector
+from processors.selectors import processor_problems
+from processors.services import check_processors
+from processors.tasks import check_processors_task
 from retention.server_logs import LIFECYCLE_RULE_ID, ensure_server_log_lifecycle
-from retention.tasks import check_processors_task
 from retention.windows import longest_months_in_days
 from tests.fixtures_s3 import S3_REGION
 

@@ -17,10 +17,11 @@ import zenpy.lib.api
 
 from access_requests.export import export_build
 from customers.models import Customer
-from retention.models import DeletionLog, ProcessorJob, PurgeRun
-from retention.processors import ProcessorUnavailable, ZendeskConnector, connectors
-from retention.processors.ledger import JobLedger
-from retention.processors.selectors import erasure_subjects
+from processors.ledger import JobLedger
+from processors.models import ProcessorJob
+from processors.registry import ProcessorUnavailable, ZendeskConnector, connectors
+from processors.selectors import erasure_subjects
+from retention.models import DeletionLog, PurgeRun
 from tests.access_requests.conftest import new_request, read_export
 from tests.factories import ContactFactory
 from tests.processors.fakes import FakeZendesk

@@ -6,7 +6,7 @@ next purge run starts from the steps still outstanding. A completed deletion wri
 `DeletionLog` line (the processor's ids, never names or addresses) at the moment it is confirmed.
 
 The rows are written in autocommit on a connection of their own (see
-`retention.processors.services.erase_at_processors`): what the processor has done is on record
+`processors.services.erase_at_processors`): what the processor has done is on record
 whatever becomes of the purge batch's transaction.
 """
 
@@ -16,8 +16,9 @@ from collections.abc import Sequence
 
 from django.utils import timezone
 
+from processors.models import ProcessorJob
 from retention.data_map import category as data_category
-from retention.models import DeletionLog, ProcessorJob, PurgeRun
+from retention.models import DeletionLog, PurgeRun
 from retention.purges.base import MAX_LOGGED_IDS
 
 

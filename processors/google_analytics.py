@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from retention.processors.base import (
+from processors.base import (
     Connector,
     ConnectorStatus,
     Drift,
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from google.auth.credentials import Credentials
     from google.auth.transport.requests import AuthorizedSession
 
-    from retention.processors.ledger import JobLedger
+    from processors.ledger import JobLedger
 
 # The Google client libraries are imported where they are used: the Admin client alone takes
 # seconds to import, and every portal process imports this module (the purge asks it whether it

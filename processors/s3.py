@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from retention.processors.base import (
+from processors.base import (
     Connector,
     ConnectorStatus,
     Drift,
@@ -31,7 +31,7 @@ from retention.server_logs import s3_client, server_log_lifecycle_status
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from retention.processors.ledger import JobLedger
+    from processors.ledger import JobLedger
 
 NO_ENCRYPTION = "ServerSideEncryptionConfigurationNotFoundError"
 ENCRYPTING_ALGORITHMS = ("AES256", "aws:kms", "aws:kms:dsse")

@@ -3,7 +3,7 @@ admin index's banner (templates/admin/index.html)."""
 
 from django import template
 
-from retention.processors.selectors import processor_problems as latest_problems
+from processors.selectors import processor_problems as latest_problems
 
 register = template.Library()
 

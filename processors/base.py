@@ -28,7 +28,7 @@ from django.utils.functional import Promise
 
 if TYPE_CHECKING:
     from customers.models import Customer
-    from retention.processors.ledger import JobLedger
+    from processors.ledger import JobLedger
 
 
 class ProcessorError(Exception):
@@ -89,7 +89,7 @@ class ErasureSubject:
     """What a processor may know a customer by, read from the portal before its rows go: the
     customer's and contacts' e-mail addresses, and the analytics client ids they gave us. Passed to
     connectors instead of the Customer row, because the deletion runs beside the purge's transaction
-    (see `retention.processors.services.erase_at_processors`)."""
+    (see `processors.services.erase_at_processors`)."""
 
     customer_id: int
     emails: tuple[str, ...]

@@ -1,6 +1,6 @@
 """The purge's step at the processors, as `retention.purges.customers` takes it.
 
-Invariants (see also `retention.processors.services.erase_at_processors`):
+Invariants (see also `processors.services.erase_at_processors`):
 - With no erasing connector configured nothing here runs: no query, no thread, no request, so the
   purge is as fast as it was (benchmarks/purge.py).
 - A customer's rows in the portal go only after every configured processor has confirmed her
@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 from django.db.models import Q
 
-from retention import processors
+from processors import registry
+from processors.base import Connector
+from processors.selectors import erased_at, erasure_subjects
+from processors.services import erase_at_processors
 from retention.models import AnalyticsIdentifier
-from retention.processors.base import Connector
-from retention.processors.selectors import erased_at, erasure_subjects
-from retention.processors.services import erase_at_processors
 
 if TYPE_CHECKING:
     from customers.models import CustomerQuerySet
@@ -33,7 +33,7 @@ GOOGLE_ANALYTICS = "google_analytics"
 
 def erasing() -> list[Connector]:
     """The configured connectors the purge deletes customers' data through (settings only)."""
-    return processors.erasing_connectors()
+    return registry.erasing_connectors()
 
 
 def erased(connectors: Sequence[Connector]) -> Q:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from retention.processors.base import (
+from processors.base import (
     Connector,
     ConnectorStatus,
     Drift,
@@ -19,9 +19,9 @@ from retention.processors.base import (
     ProcessorError,
     ProcessorUnavailable,
 )
-from retention.processors.google_analytics import GoogleAnalyticsConnector
-from retention.processors.s3 import S3Connector
-from retention.processors.zendesk import ZendeskConnector
+from processors.google_analytics import GoogleAnalyticsConnector
+from processors.s3 import S3Connector
+from processors.zendesk import ZendeskConnector
 
 if TYPE_CHECKING:
     from customers.models import Customer

@@ -12,8 +12,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from customers.models import Contact, Contract, Customer
-from retention.models import AnalyticsIdentifier, ProcessorCheck, ProcessorJob
-from retention.processors.base import ErasureSubject
+from processors.base import ErasureSubject
+from processors.models import ProcessorCheck, ProcessorJob
+from retention.models import AnalyticsIdentifier
 
 
 def customer_emails(customer_id: int) -> tuple[str, ...]:
@@ -117,9 +118,9 @@ def processor_problems() -> list[str]:
     """What the latest checks of the configured processors say is wrong, one line each: drift, a
     check that failed, or no check for two days. For /healthz and the admin's banner; ids and
     setting names only."""
-    from retention import processors
+    from processors import registry
 
-    configured = processors.connectors()
+    configured = registry.connectors()
     latest = latest_checks(connector.key for connector in configured)
     stale_before = timezone.now() - CHECK_STALE_AFTER
     problems = []

@@ -8,7 +8,7 @@ Deletion, in the order Zendesk needs it (it does not delete a user's closed tick
    (`deleted_tickets/destroy_many`), each an asynchronous job polled until it completes;
 2. the end user: delete, then permanently delete (`deleted_users/{id}`). Agents and admins are
    never deleted, whatever address they share with a customer.
-Each step is a `ProcessorJob` (see `retention.processors.ledger`): once a ticket is deleted,
+Each step is a `ProcessorJob` (see `processors.ledger`): once a ticket is deleted,
 Zendesk's search no longer finds it, so the permanent deletion that must follow is found from the
 job rows, never from a new search.
 
@@ -34,8 +34,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from requests.adapters import HTTPAdapter
 
-from retention.models import ProcessorJob
-from retention.processors.base import (
+from processors.base import (
     Connector,
     ConnectorStatus,
     Drift,
@@ -47,13 +46,14 @@ from retention.processors.base import (
     ProcessorError,
     ProcessorUnavailable,
 )
-from retention.processors.selectors import customer_emails
+from processors.models import ProcessorJob
+from processors.selectors import customer_emails
 
 if TYPE_CHECKING:
     from zenpy import Zenpy
 
     from customers.models import Customer
-    from retention.processors.ledger import JobLedger
+    from processors.ledger import JobLedger
 
 # zenpy is imported where it is used: every portal process imports this module (the purge asks it
 # whether it is configured), and zenpy takes most of a second to import.

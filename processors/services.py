@@ -25,9 +25,10 @@ from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.utils.translation import gettext_lazy as _
 
-from retention.models import AnalyticsIdentifier, ProcessorCheck, PurgeRun
-from retention.processors.base import Connector, ErasureSubject, ProcessorDeletion, ProcessorError
-from retention.processors.ledger import JobLedger
+from processors.base import Connector, ErasureSubject, ProcessorDeletion, ProcessorError
+from processors.ledger import JobLedger
+from processors.models import ProcessorCheck
+from retention.models import AnalyticsIdentifier, PurgeRun
 
 if TYPE_CHECKING:
     from customers.models import Customer
@@ -45,10 +46,10 @@ CLIENT_ID = re.compile(r"^(?:GA\d+\.\d+\.)?(\d{1,20}\.\d{1,20})$")
 
 def check_processors(*, connectors: Sequence[Connector] | None = None) -> list[ProcessorCheck]:
     """Compare each configured processor's settings with the data map; one ProcessorCheck each."""
-    from retention import processors
+    from processors import registry
 
     checks = []
-    for connector in processors.connectors() if connectors is None else connectors:
+    for connector in registry.connectors() if connectors is None else connectors:
         try:
             drift = connector.check_settings()
         except ProcessorError as error:
