@@ -55,6 +55,8 @@ test: install system-packages lint
 lint: install
 	$(VENV_PYTHON) -m ruff format --check .
 	$(VENV_PYTHON) -m ruff check .
+	# The allowed import directions between the apps and inside access_requests ([tool.importlinter]).
+	.venv/bin/lint-imports --no-cache
 	# The django-stubs plugin imports the settings, which need a secret key when DEBUG is off.
 	DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-type-checking-only-not-a-secret}" $(VENV_PYTHON) -m mypy .
 

@@ -36,6 +36,7 @@ from access_requests.serializers import (
     download_page_url,
 )
 from access_requests.storage import PRESIGNED_URL_SECONDS, is_signed_url_storage
+from customers.selectors import customer_for_user
 
 
 class PortalSessionAuthentication(SessionAuthentication):
@@ -111,10 +112,10 @@ class CustomerAccessRequestViewSet(NeverCachedViewSet):
     pagination_class = None
 
     def get_queryset(self) -> Any:
-        return selectors.access_requests_for_customer(selectors.customer_for_user(self.request.user))
+        return selectors.access_requests_for_customer(customer_for_user(self.request.user))
 
     def get_object(self) -> AccessRequest:
-        customer = selectors.customer_for_user(self.request.user)
+        customer = customer_for_user(self.request.user)
         return selectors.access_request_get_for_customer(
             customer=customer, request_id=self.kwargs[self.lookup_url_kwarg]
         )
@@ -138,7 +139,7 @@ class CustomerAccessRequestViewSet(NeverCachedViewSet):
         },
     )
     def create(self, request: Request) -> Response:
-        customer = selectors.customer_for_user(request.user)
+        customer = customer_for_user(request.user)
         try:
             access_request = services.access_request_create(customer=customer, acting_user=request.user)
         except services.AccessRequestRefused as refused:

@@ -8,4 +8,8 @@ class AccessRequestsConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the hourly export expiry with the purges, wherever the purges are run from.
-        from access_requests import expiry  # noqa: F401
+        # Registers the build task, which `export.build.enqueue_build` queues by its name.
+        from access_requests import (
+            expiry,  # noqa: F401
+            tasks,  # noqa: F401
+        )

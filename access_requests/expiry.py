@@ -26,9 +26,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from access_requests.export import EXPORT_DIRECTORY
 from access_requests.models import AccessRequest
-from access_requests.storage import delete_export, export_storage
+from access_requests.storage import EXPORT_DIRECTORY, delete_export, export_storage
 from retention.models import PurgeRun
 from retention.purges.base import BatchResult, PreviewLine, Purge
 from retention.services import register_purge

@@ -1,9 +1,9 @@
 """Reads for the customer's own pages and API, access-checked.
 
 Invariants:
-- `customer_for_user` and `access_request_get_for_customer` are the only way views and the API
-  load customer data: they raise Http404 for anything the signed-in user does not own, so another
-  customer's request looks exactly like one that does not exist.
+- `customers.selectors.customer_for_user` and `access_request_get_for_customer` are the only way
+  views and the API load customer data: they raise Http404 for anything the signed-in user does
+  not own, so another customer's request looks exactly like one that does not exist.
 - A user reaches a customer through `Customer.user`, or through `Contact.user` while staff allow
   that contact into the portal (`Contact.portal_access`); revoking access takes effect on the next
   request. Staff users are not customers.
@@ -28,19 +28,6 @@ from retention.data_map import Category, Processor, categories
 from retention.schedule import ScheduledDeletion
 from retention.selectors import customer_deletion_schedule
 from retention.windows import RetentionPeriods
-
-
-def customer_for_user(user: Any) -> Customer:
-    """The customer whose data `user` may see; Http404 when there is none."""
-    if not getattr(user, "is_authenticated", False) or user.is_staff or user.is_superuser:
-        raise Http404
-    # Both lookups use a unique index (customers_customer.user_id, customers_contact.user_id).
-    customer = Customer.objects.filter(user_id=user.pk).first()
-    if customer is None:
-        customer = Customer.objects.filter(contacts__user_id=user.pk, contacts__portal_access=True).first()
-    if customer is None:
-        raise Http404
-    return customer
 
 
 def _as_uuid(value: Any) -> uuid.UUID:

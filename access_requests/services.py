@@ -1,23 +1,24 @@
-"""The access-request lifecycle: create, extend, reject, retry, claim a build, expire.
+"""The access-request lifecycle as staff and customers drive it: create, extend, reject, retry,
+download.
 
 Every change happens in one transaction with its audit event; the export build is enqueued after
-commit. The build itself (`export_build`) lives in `access_requests.export`.
+commit. The build's own lifecycle (enqueue, claim, build, fail, re-queue, reap) lives in
+`access_requests.export.build`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import IO, Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from access_requests.clock import can_extend, gdpr_due_date, gdpr_extended_due_date
+from access_requests.export.build import enqueue_build
 from access_requests.models import AccessRequest
 from access_requests.storage import open_export, presigned_download_url
 from audit.models import AuditEvent
@@ -26,13 +27,6 @@ from customers.models import Customer
 
 class AccessRequestRefused(ValidationError):
     """The request cannot be made or changed as asked; the message says why, for the customer."""
-
-
-def _enqueue_build(access_request: AccessRequest) -> None:
-    from access_requests.tasks import build_export_task
-
-    request_id = str(access_request.pk)
-    transaction.on_commit(lambda: build_export_task.delay(access_request_id=request_id))
 
 
 def open_request_for(customer: Customer) -> AccessRequest | None:
@@ -80,7 +74,7 @@ def access_request_create(
     AuditEvent.record(
         AuditEvent.Kind.ACCESS_REQUESTED, actor=acting_user, customer_id=customer.pk, target=access_request
     )
-    _enqueue_build(access_request)
+    enqueue_build(access_request_id=access_request.pk)
     from access_requests.notifications import notify_received
 
     transaction.on_commit(lambda: notify_received(access_request_id=access_request.pk))
@@ -146,48 +140,8 @@ def access_request_retry(*, access_request: AccessRequest, acting_user: Any) -> 
     access_request.build_attempts = 0
     access_request.progress = 0
     access_request.save(update_fields=["status", "failure_reason", "build_attempts", "progress"])
-    _enqueue_build(access_request)
+    enqueue_build(access_request_id=access_request.pk)
     return access_request
-
-
-def build_stale_after() -> timedelta:
-    """How long a build may go without a heartbeat before it counts as stopped (its worker died):
-    EXPORT_BUILD_STALE_SECONDS, 10 minutes by default. Heartbeats come every second or so
-    (export.archive.PROGRESS_SECONDS)."""
-    return timedelta(seconds=settings.EXPORT_BUILD_STALE_SECONDS)
-
-
-def _stopped_build(cutoff: datetime) -> Q:
-    return Q(status=AccessRequest.Status.BUILDING, build_heartbeat_at__lt=cutoff)
-
-
-def build_claim(*, access_request_id: Any) -> bool:
-    """Claim the build in one conditional UPDATE: a waiting request (received → building), or a
-    build whose worker stopped (no heartbeat for `build_stale_after()`), as when the broker hands
-    a dead worker's message to another. False if a live worker has it, or it is no longer waiting."""
-    waiting_or_stopped = Q(status=AccessRequest.Status.RECEIVED) | _stopped_build(
-        timezone.now() - build_stale_after()
-    )
-    claimed = AccessRequest.objects.filter(waiting_or_stopped, pk=access_request_id).update(
-        status=AccessRequest.Status.BUILDING, progress=0, build_heartbeat_at=timezone.now()
-    )
-    return claimed == 1
-
-
-def builds_reap(*, stale_after: timedelta | None = None) -> list[AccessRequest]:
-    """Builds whose worker stopped (no heartbeat for `stale_after`) go back to received and are
-    queued again: a request is never stuck in building."""
-    cutoff = timezone.now() - (stale_after or build_stale_after())
-    reaped = []
-    for access_request in AccessRequest.objects.filter(_stopped_build(cutoff)):
-        with transaction.atomic():
-            updated = AccessRequest.objects.filter(_stopped_build(cutoff), pk=access_request.pk).update(
-                status=AccessRequest.Status.RECEIVED, progress=0
-            )
-            if updated:
-                _enqueue_build(access_request)
-                reaped.append(access_request)
-    return reaped
 
 
 # --- Downloads (the customer's side) -----------------------------------------------------------

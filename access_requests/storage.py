@@ -11,6 +11,9 @@ from typing import IO, Any
 from django.core.files.storage import Storage, default_storage
 
 PRESIGNED_URL_SECONDS = 300
+# Every export file is stored under this directory (`exports/<request id>-<token>.zip`); the
+# hourly expiry sweeps it for files no request names.
+EXPORT_DIRECTORY = "exports"
 
 
 def export_storage() -> Storage:

@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 
-from access_requests.export import builds_recover, export_build, export_build_failed
+from access_requests.export.build import BUILD_TASK, builds_recover, export_build, export_build_failed
 from access_requests.models import AccessRequest
 from retention.services import purge_run
 
@@ -39,7 +39,7 @@ def _reason(error: BaseException, *, attempt: int, final: bool) -> str:
 
 @shared_task(
     bind=True,
-    name="access_requests.build_export",
+    name=BUILD_TASK,
     acks_late=True,
     autoretry_for=RETRYABLE_ERRORS,
     retry_backoff=30,  # 30 s, 1, 2, 4 minutes (with jitter): a storage outage has time to pass

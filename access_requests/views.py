@@ -22,13 +22,14 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from access_requests import selectors, services
 from access_requests.models import AccessRequest
+from customers.selectors import customer_for_user
 
 
 @never_cache
 @login_required
 @require_safe
 def my_data(request: HttpRequest) -> HttpResponse:
-    customer = selectors.customer_for_user(request.user)
+    customer = customer_for_user(request.user)
     access_requests = list(selectors.access_requests_for_customer(customer))
     return render(
         request,
@@ -46,7 +47,7 @@ def my_data(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def request_create(request: HttpRequest) -> HttpResponse:
-    customer = selectors.customer_for_user(request.user)
+    customer = customer_for_user(request.user)
     try:
         access_request = services.access_request_create(customer=customer, acting_user=request.user)
     except services.AccessRequestRefused as refused:
@@ -60,7 +61,7 @@ def request_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_safe
 def request_detail(request: HttpRequest, request_id: Any) -> HttpResponse:
-    customer = selectors.customer_for_user(request.user)
+    customer = customer_for_user(request.user)
     access_request = selectors.access_request_get_for_customer(customer=customer, request_id=request_id)
     return render(request, "access_requests/detail.html", _detail_context(access_request))
 
@@ -70,7 +71,7 @@ def request_detail(request: HttpRequest, request_id: Any) -> HttpResponse:
 @require_safe
 def request_status(request: HttpRequest, request_id: Any) -> JsonResponse:
     """What the detail page polls for live progress."""
-    customer = selectors.customer_for_user(request.user)
+    customer = customer_for_user(request.user)
     access_request = selectors.access_request_get_for_customer(customer=customer, request_id=request_id)
     return JsonResponse(status_payload(access_request))
 
@@ -79,7 +80,7 @@ def request_status(request: HttpRequest, request_id: Any) -> JsonResponse:
 @login_required
 @require_GET  # not HEAD: every answer hands the file over and is recorded
 def request_download(request: HttpRequest, request_id: Any) -> HttpResponseBase:
-    customer = selectors.customer_for_user(request.user)
+    customer = customer_for_user(request.user)
     access_request = selectors.access_request_get_for_customer(customer=customer, request_id=request_id)
     try:
         download = services.export_download(access_request=access_request, user=request.user)

@@ -18,7 +18,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from customers.triggers import Refuse
+from database.triggers import Refuse
 
 
 class AuditEvent(models.Model):
@@ -54,7 +54,9 @@ class AuditEvent(models.Model):
                 name="audit_event_no_update", message="audit events cannot change", operation=pgtrigger.Update
             ),
             # Deleting is allowed only once the event is past its retention window, which the
-            # purge computes; the database re-checks it with audit_event_kept_until() (migration 0002).
+            # purge computes; the database re-checks it with audit_event_kept_from(), one of the
+            # SQL functions of retention/db.py (installed by audit 0001_initial before this
+            # trigger, and refreshed from settings after every migrate).
             Refuse(
                 name="audit_event_kept",
                 message="an audit event inside its retention window cannot be deleted",

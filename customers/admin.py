@@ -2,10 +2,16 @@
 
 Every changelist loads its rows in a constant number of queries (relationship status is one SQL
 annotation, related names come through select_related); tests hold each one to that with 50 rows.
+
+The customer screen is the one other apps add to (retention adds when the data goes and the legal
+holds): `customers` knows none of them, so they register a `CustomerAdminExtension` with
+`customer_admin_extension`, and `CustomerAdmin` asks every registered extension for its columns,
+filters, read-only fields, fieldsets and queryset annotations on each request.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib import admin, messages
@@ -50,6 +56,34 @@ class RelationshipStatusFilter(admin.SimpleListFilter):
         if self.value() in RELATIONSHIP_LABELS:
             return queryset.filter(relationship_status=self.value())
         return queryset
+
+
+class CustomerAdminExtension:
+    """What another app adds to the customer screen. Subclass, set the names and override what
+    you need; the columns and read-only fields are methods of the extension, taking the customer."""
+
+    list_display: Sequence[str] = ()
+    # Placed right after the relationship filter, before the customers admin's own others.
+    list_filter: Sequence[Any] = ()
+    readonly_fields: Sequence[str] = ()
+
+    def get_queryset(self, request: HttpRequest, queryset: CustomerQuerySet) -> CustomerQuerySet:
+        """Annotate what the columns need, so the changelist keeps a constant number of queries."""
+        return queryset
+
+    def get_fieldsets(self, request: HttpRequest, obj: Customer | None) -> list[tuple[Any, dict[str, Any]]]:
+        """Fieldsets appended to the change page's (their fields among `readonly_fields`)."""
+        return []
+
+
+CUSTOMER_ADMIN_EXTENSIONS: list[CustomerAdminExtension] = []
+
+
+def customer_admin_extension[E: type[CustomerAdminExtension]](extension_class: E) -> E:
+    """Class decorator: add an extension to the customer screen (once, at the app's admin import)."""
+    if not any(type(known) is extension_class for known in CUSTOMER_ADMIN_EXTENSIONS):
+        CUSTOMER_ADMIN_EXTENSIONS.append(extension_class())
+    return extension_class
 
 
 class ContactInline(admin.TabularInline):
@@ -104,7 +138,41 @@ class CustomerAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> CustomerQuerySet:
         queryset = super().get_queryset(request)
         assert isinstance(queryset, CustomerQuerySet)
-        return queryset.with_relationship()
+        queryset = queryset.with_relationship()
+        for extension in CUSTOMER_ADMIN_EXTENSIONS:
+            queryset = extension.get_queryset(request, queryset)
+        return queryset
+
+    # --- What the registered extensions add (see CustomerAdminExtension) ---
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        added = [name for extension in CUSTOMER_ADMIN_EXTENSIONS for name in extension.list_display]
+        return [*super().get_list_display(request), *added]
+
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
+        own = list(super().get_list_filter(request))
+        added = [item for extension in CUSTOMER_ADMIN_EXTENSIONS for item in extension.list_filter]
+        return [*own[:1], *added, *own[1:]]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Customer | None = None) -> list[str]:
+        added = [name for extension in CUSTOMER_ADMIN_EXTENSIONS for name in extension.readonly_fields]
+        return [*super().get_readonly_fields(request, obj), *added]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Customer | None = None) -> Any:
+        added = [
+            fieldset
+            for extension in CUSTOMER_ADMIN_EXTENSIONS
+            for fieldset in extension.get_fieldsets(request, obj)
+        ]
+        return [*super().get_fieldsets(request, obj), *added]
+
+    def __getattr__(self, name: str) -> Any:
+        # The admin looks a column or read-only field up by name on the ModelAdmin: an extension's
+        # names resolve to the extension's methods.
+        for extension in CUSTOMER_ADMIN_EXTENSIONS:
+            if name in extension.list_display or name in extension.readonly_fields:
+                return getattr(extension, name)
+        raise AttributeError(name)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Customer], search_term: str

@@ -33,8 +33,8 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.money import STANDARD_VAT_RATE, InvoiceTotals, invoice_totals, line_amount
 from customers.relationship import Relationship, RelationshipStatus, relationship_on
-from customers.triggers import Refuse
 from customers.validators import normalize_organisation_number, validate_organisation_number
+from database.triggers import Refuse
 
 if TYPE_CHECKING:
     from django.db.models.fields.related_descriptors import RelatedManager

@@ -1,10 +1,9 @@
 """The audit trail of staff in the admin: every look at a record about a customer, every deletion.
 
 Invariants:
-- It is wired here, in `portal`, so no app's admin has to remember it: at start-up
-  (PortalConfig.ready) every ModelAdmin registered on the admin site gets `AuditedAdminMixin`
-  put in front of its own class. A ModelAdmin registered later would not; `install` runs after
-  the admin's autodiscovery, and tests hold every registered admin to it.
+- It is wired in `portal`, so no app's admin has to remember it: the portal's admin site
+  (portal/admin_site.py, `PortalAdminSite.register`) puts `AuditedAdminMixin` in front of every
+  ModelAdmin class as it is registered; tests hold every registered admin to it.
 - Showing the change page of a record that reaches a customer (the customer itself, and every model
   with a chain of foreign keys to Customer: contacts, contracts, invoices, correspondence, access
   requests, holds, as retention.checks finds them; and the sign-in user of a customer) records
@@ -19,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.admin import AdminSite, ModelAdmin
+from django.contrib.admin import ModelAdmin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models, transaction
@@ -153,18 +152,17 @@ class AuditedAdminMixin(ModelAdmin):
         super().save_formset(request, form, formset, change)
 
 
-def install(site: AdminSite) -> None:
-    """Put AuditedAdminMixin in front of every registered ModelAdmin's class (idempotent)."""
-    for model_admin in site._registry.values():
-        admin_class = type(model_admin)
-        if isinstance(model_admin, AuditedAdminMixin):
-            continue
-        # The admin's own metaclass (forms.MediaDefiningClass) makes the subclass, as a class
-        # statement would.
-        metaclass: Any = type(admin_class)
-        audited = metaclass(
-            f"Audited{admin_class.__name__}",
-            (AuditedAdminMixin, admin_class),
-            {"__module__": admin_class.__module__},
-        )
-        model_admin.__class__ = audited
+def audited(admin_class: type[ModelAdmin[Any]]) -> type[ModelAdmin[Any]]:
+    """`admin_class` with AuditedAdminMixin in front of it (itself when it has the mixin already).
+    PortalAdminSite.register calls it for every ModelAdmin registered on the site."""
+    if issubclass(admin_class, AuditedAdminMixin):
+        return admin_class
+    # The admin's own metaclass (forms.MediaDefiningClass) makes the subclass, as a class statement
+    # would.
+    metaclass: Any = type(admin_class)
+    audited_class: type[ModelAdmin[Any]] = metaclass(
+        f"Audited{admin_class.__name__}",
+        (AuditedAdminMixin, admin_class),
+        {"__module__": admin_class.__module__},
+    )
+    return audited_class

@@ -1,4 +1,11 @@
 from django.apps import AppConfig
+from django.contrib.admin.apps import AdminConfig
+
+
+class PortalAdminConfig(AdminConfig):
+    """django.contrib.admin with the portal's site (audited screens, allauth's staff sign-in)."""
+
+    default_site = "portal.admin_site.PortalAdminSite"
 
 
 class PortalConfig(AppConfig):
@@ -6,15 +13,13 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
-        # Cross-app wiring lives here: the admin site and every app's ModelAdmin are loaded by now
-        # (django.contrib.admin comes first in INSTALLED_APPS and autodiscovers in its ready()).
+        # Cross-app wiring lives here.
         from allauth.mfa.signals import authentication_failed
-        from django.contrib import admin
         from django.contrib.auth import get_user_model
         from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
         from django.db.models.signals import post_save
 
-        from portal import admin_audit, logs, security
+        from portal import logs, security
 
         logs.configure_structlog()
         user_login_failed.connect(logs.on_user_login_failed, dispatch_uid="portal.logs.login_failed")
@@ -24,10 +29,3 @@ class PortalConfig(AppConfig):
         post_save.connect(
             security.on_user_saved, sender=get_user_model(), dispatch_uid="portal.security.user_saved"
         )
-        security.install_admin_sign_in(admin.site)
-        admin_audit.install(admin.site)
-
-        # The processors' tables (Zendesk tickets) in customers' access-request exports.
-        from portal.processor_exports import register_processor_exports
-
-        register_processor_exports()

@@ -5,8 +5,9 @@ Invariants:
 - A staff user or superuser reaches nothing but the sign-in and two-factor pages until they have an
   authenticator app (TOTP) and this very session was authenticated with it (allauth records the
   methods a session used). A password alone never shows customer data, in the admin or the API.
-- /admin/ signs in through allauth (`secure_admin_login`), so its rate limits and two-factor step
-  apply; Django's own admin login form is never shown.
+- /admin/ signs in through allauth (`StaffLoginView`, the admin site's login view in
+  portal/admin_site.py), so its rate limits and two-factor step apply; Django's own admin login
+  form is never shown.
 - A session ends 30 minutes after the last request of a staff user, 2 hours after a customer's, and
   12 hours after signing in for everyone (settings.SESSION_*_TIMEOUT).
 - Signing out ends every session of that user; so does deactivating a user. The sessions are found
@@ -23,7 +24,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from allauth.account.authentication import get_authentication_records
-from allauth.account.decorators import secure_admin_login
 from allauth.account.forms import LoginForm, PasswordField
 from allauth.account.views import LoginView
 from allauth.mfa.models import Authenticator
@@ -246,17 +246,3 @@ class StaffLoginView(LoginView):
             context.update(self.admin_site.each_context(self.request))
         context.update({"title": _("Log in"), "app_path": self.request.get_full_path()})
         return context
-
-
-def install_admin_sign_in(site: AdminSite) -> None:
-    """/admin/login/ signs in through allauth (StaffLoginView); a user who is signed in already
-    goes on as allauth's `secure_admin_login` decides (a customer is refused, staff go on)."""
-    signed_in_view = secure_admin_login(site.login)
-    staff_login = StaffLoginView.as_view(admin_site=site)
-
-    def login(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        if request.user.is_authenticated:
-            return signed_in_view(request, extra_context)
-        return staff_login(request)
-
-    site.login = login  # type: ignore[method-assign]

@@ -16,6 +16,7 @@ from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
 from portal.task_policies import celery_configuration, time_limit_overrides
+from retention.windows import RetentionPeriods
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Local state of `make run` (embedded servers' addresses, media, beat's schedule); portal/launch.py
@@ -47,7 +48,7 @@ ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "loca
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "portal.apps.PortalAdminConfig",  # django.contrib.admin with the portal's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -202,7 +203,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-# --- Server logs (retention/server_logs.py) ----------------------------------------------------------
+# --- Server logs (retention/server_log_store.py) ----------------------------------------------------------
 # Web-server logs are kept 6 months from creation. With a bucket, the nightly purge sweeps the
 # objects under SERVER_LOGS_PREFIX and keeps the bucket's lifecycle rule for that prefix; the S3
 # client shares the endpoint, region and credentials above. Without one (the embedded default) the
@@ -403,18 +404,11 @@ LOGGING = {
 }
 
 # Retention periods (retention/windows.py, RetentionPeriods): the privacy policy's and the
-# Accounting Act's defaults; override single keys here, never in code.
-RETENTION = {
-    key: env.int(f"RETENTION_{key.upper()}")
-    for key in (
-        "customer_data_months",
-        "accounting_years",
-        "server_log_months",
-        "export_days",
-        "audit_months",
-    )
-    if env.str(f"RETENTION_{key.upper()}", default="")
-}
+# Accounting Act's defaults, overridden by RETENTION_* variables and validated here, once: a value
+# the law or the policy forbids stops start-up with ImproperlyConfigured naming the variable.
+RETENTION = RetentionPeriods.from_environ(
+    {name: value for name, value in env.ENVIRON.items() if name.startswith("RETENTION_")}
+)
 
 # The company behind the portal, shown on pages and in exports.
 COMPANY_NAME = env.str("COMPANY_NAME", default="WP Hosting AS")

@@ -1,7 +1,7 @@
 """The portal's own pages: the front page, the public privacy policy, and the customer's optional
 Google Analytics id.
 
-The analytics id page loads the customer only through `access_requests.selectors.customer_for_user`
+The analytics id page loads the customer only through `customers.selectors.customer_for_user`
 (404 for anyone who is not a customer) and writes only through `processors.services`.
 """
 
@@ -18,11 +18,11 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
-from access_requests.selectors import customer_for_user
+from customers.selectors import customer_for_user
+from portal.privacy import privacy_policy
 from processors import selectors as processor_selectors
 from processors import services as processor_services
 from retention.data_map import PROCESSORS
-from retention.privacy import privacy_policy
 
 
 def home(request: HttpRequest) -> HttpResponse:

@@ -73,11 +73,13 @@ class Drift:
 
 @dataclass(frozen=True)
 class ExternalTable:
-    """A table a processor holds about the customer. The same shape as
-    `access_requests.export.ExternalTable`, which portal/apps.py converts it to (retention does not
-    import access_requests). `rows` is iterated once, lazily: it pages through the processor."""
+    """A table a processor holds about the customer (e.g. Zendesk tickets), exported beside the data
+    map's own tables in access-request copies (`registry.export_tables`). `rows` is iterated once,
+    lazily: a connector pages through its processor's API rather than load everything first. A
+    connector that cannot reach its processor raises an OSError (`ProcessorUnavailable`): the build
+    is then retried; any other exception fails the build for staff to look at."""
 
-    name: str
+    name: str  # "zendesk.Ticket": the CSV is named after it
     columns: tuple[str, ...]
     rows: Iterable[Sequence[Any]]
     description: Promise | str = ""

@@ -226,7 +226,7 @@ class GoogleAnalyticsConnector(Connector):
                     fix=_(
                         "Either %(way_there)s (Google Analytics: Admin › Data collection and "
                         "modification › Data retention), or change the policy to %(actual)s: "
-                        "RETENTION['analytics_months'] in the settings, which the privacy page and "
+                        "RETENTION_ANALYTICS_MONTHS in the environment, which the privacy page and "
                         "this check follow."
                     )
                     % {"way_there": way_there, "actual": _in_months(event_months)},

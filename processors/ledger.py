@@ -19,7 +19,6 @@ from django.utils import timezone
 from processors.models import ProcessorJob
 from retention.data_map import category as data_category
 from retention.models import DeletionLog, PurgeRun
-from retention.purges.base import MAX_LOGGED_IDS
 
 
 class JobLedger:
@@ -84,18 +83,14 @@ class JobLedger:
     def log(self, *, model: str, category: str, ids: Sequence[int]) -> None:
         if self.run is None or not ids:
             return
-        ids = sorted(ids)
-        DeletionLog.objects.create(
+        DeletionLog.for_rows(
             run=self.run,
             category=category,
+            rule=data_category(category).rule,
             model=model,
             customer_id=self.customer_id,
-            count=len(ids),
-            record_ids=ids[:MAX_LOGGED_IDS],
-            first_id=ids[0],
-            last_id=ids[-1],
-            rule=data_category(category).rule,
-        )
+            ids=ids,
+        ).save()
 
     def erasure_complete(self) -> ProcessorJob:
         """Every step at this processor is done: the marker the customer-account purge waits for."""

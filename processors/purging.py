@@ -1,4 +1,5 @@
-"""The purge's step at the processors, as `retention.purges.customers` takes it.
+"""The purge's step at the processors: the erasure step (`retention.purges.erasure`) the
+processors app registers, which the correspondence and customer-account purges take.
 
 Invariants (see also `processors.services.erase_at_processors`):
 - With no erasing connector configured nothing here runs: no query, no thread, no request, so the
@@ -22,65 +23,66 @@ from processors.base import Connector
 from processors.selectors import erased_at, erasure_subjects
 from processors.services import erase_at_processors
 from retention.models import AnalyticsIdentifier
+from retention.purges.base import PreviewLine
 
 if TYPE_CHECKING:
     from customers.models import CustomerQuerySet
     from retention.models import PurgeRun
-    from retention.purges.base import BatchResult, PreviewLine, Purge
+    from retention.purges.base import BatchResult, Purge
 
 GOOGLE_ANALYTICS = "google_analytics"
 
 
-def erasing() -> list[Connector]:
-    """The configured connectors the purge deletes customers' data through (settings only)."""
-    return registry.erasing_connectors()
+def processor_erasure() -> ProcessorErasure | None:
+    """The step, with the configured connectors the purge deletes customers' data through; None
+    when there is none (settings only)."""
+    connectors = registry.erasing_connectors()
+    return ProcessorErasure(connectors) if connectors else None
 
 
-def erased(connectors: Sequence[Connector]) -> Q:
-    """Customers every one of these processors has finished erasing."""
-    return erased_at(connector.key for connector in connectors)
+class ProcessorErasure:
+    def __init__(self, connectors: Sequence[Connector]) -> None:
+        self.connectors = list(connectors)
 
-
-def erase_batch(
-    *,
-    purge: Purge,
-    customer_ids: list[int],
-    run: PurgeRun,
-    result: BatchResult,
-    connectors: Sequence[Connector],
-) -> list[int]:
-    """Delete these (locked) customers' data at the processors; answers the customers whose rows in
-    the portal may go now, and adds what went and what failed to `result`."""
-    subjects = erasure_subjects(customer_ids)
-    outcomes = erase_at_processors(subjects=list(subjects.values()), run=run, connectors=connectors)
-    done = []
-    for customer_id in customer_ids:
-        outcome = outcomes[customer_id]
-        result.errors.extend(outcome.errors)
-        for deletion in outcome.deletions:
-            for model, ids in deletion.deleted.items():
-                result.add(model, len(ids))
-        if outcome.complete:
-            done.append(customer_id)
-    if done and any(connector.key == GOOGLE_ANALYTICS for connector in connectors):
-        identifiers = AnalyticsIdentifier.objects.filter(customer_id__in=done)
-        result.add(
-            "retention.AnalyticsIdentifier",
-            purge.log_grouped(
-                run=run, queryset=identifiers, customer_field="customer_id", category="web_analytics"
-            ),
+    def erased(self, connectors: Sequence[Connector] | None = None) -> Q:
+        """Customers every one of these processors (by default all of the step's) has finished
+        erasing."""
+        return erased_at(
+            connector.key for connector in (self.connectors if connectors is None else connectors)
         )
-        identifiers.delete()
-    return done
 
+    def erase_batch(
+        self, *, purge: Purge, customer_ids: list[int], run: PurgeRun, result: BatchResult
+    ) -> list[int]:
+        """Delete these (locked) customers' data at the processors; answers the customers whose
+        rows in the portal may go now, and adds what went and what failed to `result`."""
+        subjects = erasure_subjects(customer_ids)
+        outcomes = erase_at_processors(subjects=list(subjects.values()), run=run, connectors=self.connectors)
+        done = []
+        for customer_id in customer_ids:
+            outcome = outcomes[customer_id]
+            result.errors.extend(outcome.errors)
+            for deletion in outcome.deletions:
+                for model, ids in deletion.deleted.items():
+                    result.add(model, len(ids))
+            if outcome.complete:
+                done.append(customer_id)
+        if done and any(connector.key == GOOGLE_ANALYTICS for connector in self.connectors):
+            identifiers = AnalyticsIdentifier.objects.filter(customer_id__in=done)
+            result.add(
+                "retention.AnalyticsIdentifier",
+                purge.log_grouped(
+                    run=run, queryset=identifiers, customer_field="customer_id", category="web_analytics"
+                ),
+            )
+            identifiers.delete()
+        return done
 
-def preview_lines(
-    *, customers: CustomerQuerySet, connectors: Sequence[Connector], reason: str
-) -> list[PreviewLine]:
-    """How many due customers each processor has still to erase (no processor is asked)."""
-    from retention.purges.base import PreviewLine
-
-    return [
-        PreviewLine(f"{connector.key} (customers)", customers.exclude(erased([connector])).count(), reason)
-        for connector in connectors
-    ]
+    def preview_lines(self, *, customers: CustomerQuerySet, reason: str) -> list[PreviewLine]:
+        """How many due customers each processor has still to erase (no processor is asked)."""
+        return [
+            PreviewLine(
+                f"{connector.key} (customers)", customers.exclude(self.erased([connector])).count(), reason
+            )
+            for connector in self.connectors
+        ]

@@ -6,7 +6,6 @@ network): the purge asks it on every run and must stay fast when none is configu
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from processors.base import (
@@ -51,25 +50,16 @@ def connector(key: str) -> Connector:
     raise KeyError(f"no processor connector {key!r}")
 
 
-def export_providers() -> list[tuple[str, Callable[[Customer], ExternalTable | None]]]:
-    """(data-map category, provider) for every table a connector exports into access-request
-    copies (Zendesk's tickets under "correspondence"). A provider answers None while its connector
-    is off, so what is registered once at start follows the settings of the moment."""
-
-    def provider_of(
-        connector_class: type[Connector], name: str
-    ) -> Callable[[Customer], ExternalTable | None]:
-        def provider(customer: Customer) -> ExternalTable | None:
-            return connector_class().export_table(customer, name)
-
-        provider.__qualname__ = f"{connector_class.__name__}.export_table[{name}]"
-        return provider
-
-    return [
-        (category_key, provider_of(connector_class, name))
-        for connector_class in CONNECTOR_CLASSES
-        for name, category_key in connector_class.export_categories.items()
-    ]
+def export_tables(customer: Customer, category_key: str) -> list[ExternalTable]:
+    """The tables the configured connectors hold about `customer` in one data-map category
+    (Zendesk's tickets under "correspondence"), for the access-request export; a connector that is
+    off answers none. Their rows are read lazily, as the export writes them."""
+    tables = []
+    for connector_class in CONNECTOR_CLASSES:
+        for name, exported_under in connector_class.export_categories.items():
+            if exported_under == category_key and (table := connector_class().export_table(customer, name)):
+                tables.append(table)
+    return tables
 
 
 __all__ = [
@@ -89,5 +79,5 @@ __all__ = [
     "connector",
     "connectors",
     "erasing_connectors",
-    "export_providers",
+    "export_tables",
 ]

@@ -3,7 +3,7 @@
 Nothing in S3 is linked to a customer (server logs hold IP addresses, not names; exports expire
 after 7 days by the hourly expiry), so this connector exports and deletes nothing: it only checks,
 daily, that the buckets still do what the policy says. The lifecycle rule itself is put back by
-the nightly server-log purge (`retention.server_logs.ensure_server_log_lifecycle`); the check
+the nightly server-log purge (`retention.server_log_store.ensure_server_log_lifecycle`); the check
 reads it with the same `server_log_lifecycle_status()`.
 """
 
@@ -26,7 +26,7 @@ from processors.base import (
     ProcessorError,
     ProcessorUnavailable,
 )
-from retention.server_logs import s3_client, server_log_lifecycle_status
+from retention.server_log_store import s3_client, server_log_lifecycle_status
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -1,7 +1,7 @@
 from typing import Any
 
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, pre_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -15,6 +15,13 @@ def _install_retention_functions(sender: AppConfig, using: str = "default", **kw
         cursor.execute(functions_sql(RetentionPeriods.from_settings()))
 
 
+def _validate_retention_periods(sender: AppConfig, **kwargs: Any) -> None:
+    """Before `migrate` changes anything: the periods the triggers will carry must be legal."""
+    from retention.windows import RetentionPeriods
+
+    RetentionPeriods.from_settings()
+
+
 class RetentionConfig(AppConfig):
     name = "retention"
     verbose_name = _("Retention and deletion")
@@ -23,4 +30,5 @@ class RetentionConfig(AppConfig):
         from retention import checks  # noqa: F401  (registers the data-map system check)
 
         # The SQL functions carry the periods in settings; refresh them after every migrate.
+        pre_migrate.connect(_validate_retention_periods, sender=self, dispatch_uid="retention_periods")
         post_migrate.connect(_install_retention_functions, sender=self, dispatch_uid="retention_functions")

@@ -10,6 +10,7 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 import pgtrigger
@@ -21,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer
-from customers.triggers import Refuse
+from database.triggers import Refuse
 
 
 class LegalHoldQuerySet(models.QuerySet["LegalHold"]):
@@ -128,6 +129,11 @@ class PurgeRun(models.Model):
         return sum(self.counts.values())
 
 
+# A DeletionLog line lists the ids it deleted up to this many; beyond it the first and last id
+# and the count stand for them (a customer's invoices fit, a million log rows need not).
+MAX_LOGGED_IDS = 1000
+
+
 class DeletionLog(models.Model):
     """One line per customer and category deleted (or per batch, for rows that belong to no
     customer): the proof that a promise was kept. Ids and counts only."""
@@ -159,6 +165,34 @@ class DeletionLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} x{self.count}"
+
+    @classmethod
+    def for_rows(
+        cls,
+        *,
+        run: PurgeRun,
+        category: str,
+        rule: str,
+        model: str,
+        customer_id: int | None,
+        ids: Iterable[int],
+        count: int | None = None,
+    ) -> DeletionLog:
+        """The line for these deleted ids of `model` (unsaved). `count` defaults to the number of
+        ids; a line for rows that have no ids to list (files, sessions) gives it alone. A set
+        written by the database at once goes through `Purge.log_grouped` instead, in the same shape."""
+        ids = sorted(ids)
+        return cls(
+            run=run,
+            category=category,
+            model=model,
+            customer_id=customer_id,
+            count=len(ids) if count is None else count,
+            record_ids=ids[:MAX_LOGGED_IDS],
+            first_id=ids[0] if ids else None,
+            last_id=ids[-1] if ids else None,
+            rule=rule,
+        )
 
 
 class AnalyticsIdentifier(models.Model):

@@ -32,7 +32,7 @@ from retention.models import DeletionLog, LegalHold, PurgeRun
 from retention.purges.audit import SessionAndAuditPurge
 from retention.purges.base import PreviewLine, Purge
 from retention.purges.customers import ContractPurge, CorrespondencePurge, CustomerAccountPurge, InvoicePurge
-from retention.purges.server_logs import ServerLogPurge
+from retention.purges.server_log_purge import ServerLogPurge
 from retention.windows import RetentionPeriods
 
 logger = logging.getLogger(__name__)

@@ -4,7 +4,8 @@ Each function returns the first day a record may be deleted (`deletable_on`); th
 through the day before. They feed the purge, the admin's "deletion due" column, the dry-run
 preview and the customer's own page, and are property-tested at month ends and leap days.
 
-Periods come from `settings.RETENTION` (see `RetentionPeriods`), with the policy's defaults:
+Periods come from `settings.RETENTION`, a validated `RetentionPeriods` parsed from the `RETENTION_*`
+environment variables, with the policy's defaults:
 - customer data: 3 months after the relationship ended (privacy policy);
 - invoices, payments and the agreements invoices refer to: 5 years after the end of the financial
   year (bokføringsloven § 13 first paragraph, primary documentation);
@@ -15,15 +16,54 @@ Periods come from `settings.RETENTION` (see `RetentionPeriods`), with the policy
 from __future__ import annotations
 
 import calendar
-from collections.abc import Callable
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
 
 ONE_DAY = timedelta(days=1)
 
 
+class RetentionPeriodError(ImproperlyConfigured, ValueError):
+    """A retention period the law or the policy forbids, naming its environment variable."""
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The range a period may take, and why its floor is where it is."""
+
+    lowest: int
+    highest: int
+    unit: str
+    floor_reason: str = ""
+
+
+# The allowed range of each period. Floors: the Accounting Act's five years for primary
+# documentation (bokføringsloven § 13) can be raised, never lowered; everything else is kept at
+# least one unit (a period of 0 or less would delete what is still in use). Ceilings only catch
+# typos (a period of 100,000 months): a longer period than the policy's default is allowed, and the
+# privacy page, the customer's page and the export show the configured number, since they render
+# from this same object (they never state a period of their own).
+BOUNDS: dict[str, Bound] = {
+    "customer_data_months": Bound(1, 120, "months", "customer data is kept at least a month"),
+    "accounting_years": Bound(5, 20, "years", "bokføringsloven § 13: primary documentation 5 years"),
+    "server_log_months": Bound(1, 60, "months"),
+    "export_days": Bound(1, 30, "days"),
+    "audit_months": Bound(1, 120, "months"),
+    "analytics_months": Bound(1, 50, "months"),
+}
+ENV_PREFIX = "RETENTION_"
+
+
 @dataclass(frozen=True)
 class RetentionPeriods:
+    """Every retention period, validated: constructing one with a value the law or the policy
+    forbids raises `RetentionPeriodError` naming the variable and the allowed range. Settings parse
+    the environment into one (`from_environ`); the purges, pages and the database's triggers read it."""
+
     customer_data_months: int = 3
     accounting_years: int = 5
     server_log_months: int = 6
@@ -37,19 +77,70 @@ class RetentionPeriods:
     fiscal_year_end: tuple[int, int] = (12, 31)
 
     def __post_init__(self) -> None:
+        for name, bound in BOUNDS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise RetentionPeriodError(
+                    f"{self.variable(name)}={value!r} is not a whole number of {bound.unit}"
+                )
+            if not bound.lowest <= value <= bound.highest:
+                why = f" ({bound.floor_reason})" if bound.floor_reason else ""
+                raise RetentionPeriodError(
+                    f"{self.variable(name)}={value} is outside the allowed {bound.lowest}–{bound.highest} "
+                    f"{bound.unit}{why}"
+                )
         month, day = self.fiscal_year_end
         if (
             (month, day) == (2, 29)
             or not 1 <= month <= 12
             or not 1 <= day <= calendar.monthrange(2023, month)[1]
         ):
-            raise ValueError(f"fiscal_year_end {self.fiscal_year_end} is not a day every year has")
+            raise RetentionPeriodError(
+                f"{self.variable('fiscal_year_end')}={month:02d}-{day:02d} is not a day every year has "
+                "(MM-DD, 29 February excluded)"
+            )
+
+    @staticmethod
+    def variable(name: str) -> str:
+        """The environment variable that sets the period `name`."""
+        return f"{ENV_PREFIX}{name.upper()}"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> RetentionPeriods:
+        """Parse `RETENTION_*` variables (unset or empty: the default). Whole numbers for the
+        periods, `MM-DD` for the financial year's last day."""
+        values: dict[str, Any] = {}
+        for period in fields(cls):
+            raw = (environ.get(cls.variable(period.name)) or "").strip()
+            if not raw:
+                continue
+            if period.name == "fiscal_year_end":
+                match = re.fullmatch(r"(\d{2})-(\d{2})", raw)
+                if match is None:
+                    raise RetentionPeriodError(
+                        f"{cls.variable(period.name)}={raw!r} is not a day as MM-DD, e.g. 12-31"
+                    )
+                values[period.name] = (int(match[1]), int(match[2]))
+            elif re.fullmatch(r"[+-]?\d+", raw):
+                values[period.name] = int(raw)
+            else:
+                bound = BOUNDS[period.name]
+                raise RetentionPeriodError(
+                    f"{cls.variable(period.name)}={raw!r} is not a whole number of {bound.unit} "
+                    f"({bound.lowest}–{bound.highest})"
+                )
+        return cls(**values)
 
     @classmethod
     def from_settings(cls) -> RetentionPeriods:
+        """The validated periods in `settings.RETENTION` (parsed from the environment at start-up;
+        a dict of overrides, as tests set it, is validated here)."""
         from django.conf import settings
 
-        return cls(**getattr(settings, "RETENTION", {}))
+        configured = getattr(settings, "RETENTION", None)
+        if isinstance(configured, cls):
+            return configured
+        return cls(**(configured or {}))
 
 
 def add_months(day: date, months: int) -> date:

@@ -4,16 +4,17 @@ holds about one customer.
 The ZIP holds `index.html` (readable offline, Norwegian and English), `data.json` (every category,
 machine-readable), one CSV per table (`<category>/<table>.csv`) and `manifest.json` (size and
 SHA-256 of every other file). The work is split by job, and the names are re-exported here:
-- `tables`: what goes in (the data map's tables for one customer, the processors' registry, each
+- `tables`: what goes in (the data map's tables for one customer, the processors' tables, each
   value as text, the words describing each category in both languages);
 - `archive`: writing the ZIP and the build's progress;
-- `build`: the services (`export_build`, `export_build_failed`, `builds_recover`).
+- `build`: the build's lifecycle (`enqueue_build`, `build_claim`, `export_build`,
+  `export_build_failed`, `builds_reap`, `builds_requeue_waiting`, `builds_recover`).
 
 Invariants:
 - Every category of the data map is in data.json and index.html, with rows or without; a category
   with no table here says where its data lives instead. Nothing is exported that the data map, or a
-  registered processor provider, does not name.
-- Rows come only through `Table.rows_for_customer(customer_id)` or a provider given the same
+  configured processor connector, does not name.
+- Rows come only through `Table.rows_for_customer(customer_id)` or a connector given the same
   customer, so another customer's rows cannot slip in.
 - Memory stays flat whatever the customer's size: rows are read `ROWS_PER_FETCH` at a time from a
   server-side cursor and go straight into the ZIP; the ZIP and data.json are temporary files.
@@ -35,42 +36,34 @@ from access_requests.export.archive import (
     WrittenFile,
 )
 from access_requests.export.build import (
-    EXPORT_DIRECTORY,
     MAX_BUILD_ATTEMPTS,
     REQUEUE_AFTER,
+    build_claim,
+    builds_reap,
     builds_recover,
     builds_requeue_waiting,
+    enqueue_build,
     export_build,
     export_build_failed,
 )
-from access_requests.export.tables import (
-    EXTERNAL_TABLES,
-    LANGUAGES,
-    ROWS_PER_FETCH,
-    ExternalTable,
-    ExternalTableProvider,
-    csv_cell,
-    register_external_table,
-)
+from access_requests.export.tables import LANGUAGES, ROWS_PER_FETCH, csv_cell
 
 __all__ = [
     "COMPRESSION",
     "COMPRESSION_LEVEL",
-    "EXPORT_DIRECTORY",
-    "EXTERNAL_TABLES",
     "LANGUAGES",
     "MAX_BUILD_ATTEMPTS",
     "REQUEUE_AFTER",
     "ROWS_PER_FETCH",
     "BuildProgress",
     "BuildStopped",
-    "ExternalTable",
-    "ExternalTableProvider",
     "WrittenFile",
+    "build_claim",
+    "builds_reap",
     "builds_recover",
     "builds_requeue_waiting",
     "csv_cell",
+    "enqueue_build",
     "export_build",
     "export_build_failed",
-    "register_external_table",
 ]

@@ -202,7 +202,7 @@ class ExportWriter:
                     + JSON_ENCODER.encode(table_json(category.key, table_index, texts))[:-1]
                     + ',"rows":['
                 )
-                if source.json_as_is is None:  # a processor's table: its provider may page slowly
+                if source.json_as_is is None:  # a processor's table: its connector may page slowly
                     self._stream_rows(source, out, on_batch=progress.advance)
                 else:
                     # One short transaction per table: its server-side cursor then streams. Outside

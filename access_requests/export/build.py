@@ -1,9 +1,12 @@
-"""The services that build an export, record a failed attempt, and recover builds that stopped.
+"""The export build's whole lifecycle: enqueue, claim, build, fail, re-queue, reap and recover.
 
 Invariants:
-- A build is claimed (received -> building, `services.build_claim`) before it starts, and only a
-  row still `building` becomes `ready`; a build that finds its row gone, rejected or taken back by
-  the reaper stops and deletes anything it saved.
+- `enqueue_build` is the one way a build is queued (after commit, by the task's name, so this
+  module does not import the tasks that call it). Queuing twice is harmless: the claim lets one
+  build run.
+- A build is claimed (received -> building, `build_claim`, one conditional UPDATE) before it
+  starts, and only a row still `building` becomes `ready`; a build that finds its row gone,
+  rejected or taken back by the reaper stops and deletes anything it saved.
 - Every attempt is counted on the row (`build_attempts`); past `MAX_BUILD_ATTEMPTS` the request is
   failed for good and the customer and staff are told, so a request never loops or hangs.
 - The stored name has a random part (`exports/<request id>-<token>.zip`): the request id alone does
@@ -16,19 +19,19 @@ import hashlib
 import logging
 import secrets
 import tempfile
-from datetime import timedelta
-from functools import partial
+from datetime import datetime, timedelta
 from typing import IO, Any
 
+from celery import current_app
+from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from access_requests import services
 from access_requests.export.archive import BuildStopped, ExportWriter
 from access_requests.models import AccessRequest
-from access_requests.storage import delete_export, export_storage
+from access_requests.storage import EXPORT_DIRECTORY, delete_export, export_storage
 from retention.windows import RetentionPeriods, export_expires_at
 
 logger = logging.getLogger(__name__)
@@ -42,7 +45,38 @@ MAX_BUILD_ATTEMPTS = 5
 # A request waiting this long without a build is queued again (its task was lost): longer than the
 # longest retry backoff (10 minutes, access_requests/tasks.py).
 REQUEUE_AFTER = timedelta(minutes=15)
-EXPORT_DIRECTORY = "exports"
+# The Celery task that runs `export_build` (access_requests/tasks.py registers it under this name).
+BUILD_TASK = "access_requests.build_export"
+
+
+def enqueue_build(*, access_request_id: Any) -> None:
+    """Queue the build of one request once the current transaction commits."""
+    task = current_app.signature(BUILD_TASK, kwargs={"access_request_id": str(access_request_id)})
+    transaction.on_commit(task.delay)
+
+
+def build_stale_after() -> timedelta:
+    """How long a build may go without a heartbeat before it counts as stopped (its worker died):
+    EXPORT_BUILD_STALE_SECONDS, 10 minutes by default. Heartbeats come every second or so
+    (export.archive.PROGRESS_SECONDS)."""
+    return timedelta(seconds=settings.EXPORT_BUILD_STALE_SECONDS)
+
+
+def _stopped_build(cutoff: datetime) -> Q:
+    return Q(status=AccessRequest.Status.BUILDING, build_heartbeat_at__lt=cutoff)
+
+
+def build_claim(*, access_request_id: Any) -> bool:
+    """Claim the build in one conditional UPDATE: a waiting request (received → building), or a
+    build whose worker stopped (no heartbeat for `build_stale_after()`), as when the broker hands
+    a dead worker's message to another. False if a live worker has it, or it is no longer waiting."""
+    waiting_or_stopped = Q(status=AccessRequest.Status.RECEIVED) | _stopped_build(
+        timezone.now() - build_stale_after()
+    )
+    claimed = AccessRequest.objects.filter(waiting_or_stopped, pk=access_request_id).update(
+        status=AccessRequest.Status.BUILDING, progress=0, build_heartbeat_at=timezone.now()
+    )
+    return claimed == 1
 
 
 def _export_name(access_request: AccessRequest) -> str:
@@ -76,7 +110,7 @@ def export_build(*, access_request: AccessRequest) -> AccessRequest | None:
     ready. Returns None, having done nothing, when the build is not this worker's to do (another
     has claimed it, or the request is no longer waiting), or when the request stopped being built
     meanwhile."""
-    if not services.build_claim(access_request_id=access_request.pk):
+    if not build_claim(access_request_id=access_request.pk):
         return None
     AccessRequest.objects.filter(pk=access_request.pk).update(build_attempts=F("build_attempts") + 1)
     access_request = AccessRequest.objects.select_related("customer").get(pk=access_request.pk)
@@ -153,13 +187,27 @@ def export_build_failed(*, access_request_id: Any, reason: str, final: bool) -> 
     return True
 
 
+def builds_reap(*, stale_after: timedelta | None = None) -> list[AccessRequest]:
+    """Builds whose worker stopped (no heartbeat for `stale_after`) go back to received and are
+    queued again: a request is never stuck in building."""
+    cutoff = timezone.now() - (stale_after or build_stale_after())
+    reaped = []
+    for access_request in AccessRequest.objects.filter(_stopped_build(cutoff)):
+        with transaction.atomic():
+            updated = AccessRequest.objects.filter(_stopped_build(cutoff), pk=access_request.pk).update(
+                status=AccessRequest.Status.RECEIVED, progress=0
+            )
+            if updated:
+                enqueue_build(access_request_id=access_request.pk)
+                reaped.append(access_request)
+    return reaped
+
+
 def builds_requeue_waiting(*, stale_after: timedelta = REQUEUE_AFTER) -> list[Any]:
     """Requests left waiting in `received` with no sign of a build for `stale_after` are queued
     again: the task that should build them was lost (the broker was down when the request was made,
     or the last retry found the request taken). `stale_after` is longer than the longest retry
     backoff, and queuing twice is harmless: the claim lets one build run. Returns their ids."""
-    from access_requests.tasks import build_export_task
-
     cutoff = timezone.now() - stale_after
     waiting = AccessRequest.objects.filter(status=AccessRequest.Status.RECEIVED).filter(
         Q(build_heartbeat_at__lt=cutoff) | Q(build_heartbeat_at__isnull=True, received_at__lt=cutoff)
@@ -170,14 +218,14 @@ def builds_requeue_waiting(*, stale_after: timedelta = REQUEUE_AFTER) -> list[An
         if AccessRequest.objects.filter(pk=request_id, status=AccessRequest.Status.RECEIVED).update(
             build_heartbeat_at=timezone.now()
         ):
-            transaction.on_commit(partial(build_export_task.delay, access_request_id=str(request_id)))
+            enqueue_build(access_request_id=request_id)
             requeued.append(request_id)
     return requeued
 
 
 def builds_recover() -> tuple[int, int]:
     """The reaper (every 5 minutes): builds whose worker stopped go back to the queue
-    (`services.builds_reap`), and so do requests whose task was lost. Returns both counts."""
-    reaped = services.builds_reap()
+    (`builds_reap`), and so do requests whose task was lost. Returns both counts."""
+    reaped = builds_reap()
     requeued = builds_requeue_waiting()
     return len(reaped), len(requeued)

@@ -1,15 +1,15 @@
-"""What goes into an export: every table of the data map for one customer, and the tables
-processors hold (a registry the processor connectors fill); each value as text, and the words that
-describe each category in both languages.
+"""What goes into an export: every table of the data map for one customer, and the tables the
+processors hold about her (asked of the configured connectors, `processors.registry.export_tables`);
+each value as text, and the words that describe each category in both languages.
 
 Rows come only through `Table.rows_for_customer(customer_id)` (the path the data map declares) or a
-registered provider given the same customer, so another customer's rows cannot slip in.
+connector given the same customer, so another customer's rows cannot slip in.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as time_of_day
@@ -26,6 +26,8 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer
+from processors.base import ExternalTable
+from processors.registry import export_tables
 from retention import data_map
 
 # Rows fetched per round trip from a server-side cursor, and written to the ZIP at a time.
@@ -45,39 +47,6 @@ CATEGORY_NOTES: dict[str, Promise] = {
     ),
 }
 NOTHING_STORED_NOTE = _("We hold nothing in this category that is linked to your customer account.")
-
-
-# --- Processors' tables (a registry the processor connectors fill) ----------------------------------
-
-
-@dataclass(frozen=True)
-class ExternalTable:
-    """A table a processor holds about the customer (e.g. Zendesk tickets), exported beside the
-    data map's own tables. `rows` is iterated once, lazily: a provider should page through its
-    processor's API rather than load everything first."""
-
-    name: str  # "zendesk.Ticket": the CSV is named after it
-    columns: tuple[str, ...]
-    rows: Iterable[Sequence[Any]]
-    description: Promise | str = ""
-    column_labels: tuple[Promise | str, ...] = ()
-
-
-ExternalTableProvider = Callable[[Customer], ExternalTable | None]
-
-# Category key -> providers, called once per export with the customer. Empty means the export holds
-# the data map's tables only. A provider returns None when its connector is not configured. A
-# provider that cannot reach its processor should raise an OSError (requests' ConnectionError is
-# one): the build is then retried; any other exception fails the build for staff to look at.
-EXTERNAL_TABLES: dict[str, list[ExternalTableProvider]] = {}
-
-
-def register_external_table(category_key: str, provider: ExternalTableProvider) -> ExternalTableProvider:
-    data_map.category(category_key)  # a KeyError names the categories there are
-    EXTERNAL_TABLES.setdefault(category_key, [])
-    if provider not in EXTERNAL_TABLES[category_key]:
-        EXTERNAL_TABLES[category_key].append(provider)
-    return provider
 
 
 # --- Values as text --------------------------------------------------------------------------------
@@ -211,10 +180,7 @@ def sources_for(customer: Customer) -> dict[str, list[Source]]:
     sources: dict[str, list[Source]] = {}
     for category in data_map.categories():
         found = [database_source(category.key, table, customer.pk) for table in category.tables]
-        for provider in EXTERNAL_TABLES.get(category.key, []):
-            external = provider(customer)
-            if external is not None:
-                found.append(external_source(category.key, external))
+        found += [external_source(category.key, table) for table in export_tables(customer, category.key)]
         used: set[str] = set()
         for source in found:
             stem, number = f"{category.key}/{source.name}", 1

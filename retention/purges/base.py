@@ -26,12 +26,8 @@ from django.db.models import Count, Expression, F, Lookup, Max, Min, QuerySet
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
 
-from retention.models import DeletionLog, PurgeRun
+from retention.models import MAX_LOGGED_IDS, DeletionLog, PurgeRun
 from retention.windows import RetentionPeriods
-
-# A DeletionLog line lists the ids it deleted up to this many; beyond it the first and last id
-# and the count stand for them (a customer's invoices fit, a million log rows need not).
-MAX_LOGGED_IDS = 1000
 
 
 class AnyOf(Lookup):
@@ -81,6 +77,8 @@ class Purge:
         if batch_size is not None:
             self.batch_size = batch_size
         self._rules: dict[str, str] = {}
+        # The last id `lock_next_batch` took: where the next batch starts.
+        self.after_id = 0
 
     @property
     def rule(self) -> str:
@@ -95,6 +93,21 @@ class Purge:
 
     def delete_batch(self, *, today: date, run: PurgeRun) -> BatchResult | None:
         raise NotImplementedError
+
+    def lock_next_batch(self, queryset: QuerySet[Any]) -> list[int]:
+        """The next `batch_size` ids of `queryset` after the last id this purge took, in id order,
+        locked (`FOR UPDATE SKIP LOCKED` on this table only). A keyset walk: each batch starts where
+        the last ended (the primary key's index), never re-reading the rows already done, and rows
+        another worker holds are left to it."""
+        ids = list(
+            queryset.filter(pk__gt=self.after_id)
+            .order_by("pk")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", flat=True)[: self.batch_size]
+        )
+        if ids:
+            self.after_id = ids[-1]
+        return ids
 
     def log_grouped(
         self,
@@ -167,16 +180,13 @@ class Purge:
         count: int,
         category: str | None = None,
     ) -> DeletionLog:
-        ids = list(ids)
         category = category or self.category
-        return DeletionLog(
+        return DeletionLog.for_rows(
             run=run,
             category=category,
+            rule=self.rule_for(category),
             model=model,
             customer_id=customer_id,
+            ids=ids,
             count=count,
-            record_ids=ids[:MAX_LOGGED_IDS],
-            first_id=min(ids) if ids else None,
-            last_id=max(ids) if ids else None,
-            rule=self.rule_for(category),
         )

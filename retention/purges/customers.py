@@ -31,9 +31,9 @@ from customers.models import (
     InvoiceLine,
     Payment,
 )
-from processors import purging
 from retention.models import DeletionLog, LegalHold, PurgeRun
 from retention.purges.base import AnyOf, BatchResult, PreviewLine, Purge
+from retention.purges.erasure import erasure_steps
 from retention.windows import (
     RetentionPeriods,
     accounting_deletable_on,
@@ -93,24 +93,11 @@ def due_customers(*, today: date, periods: RetentionPeriods) -> CustomerQuerySet
 class CustomerBatchPurge(Purge):
     """Walks due customers in id order, one locked batch at a time."""
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.after_id = 0
-
     def customers(self, *, today: date) -> CustomerQuerySet:
         return due_customers(today=today, periods=self.periods)
 
     def lock_customers(self, *, today: date) -> list[int]:
-        ids = list(
-            self.customers(today=today)
-            .filter(pk__gt=self.after_id)
-            .order_by("pk")
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", flat=True)[: self.batch_size]
-        )
-        if ids:
-            self.after_id = ids[-1]
-        return ids
+        return self.lock_next_batch(self.customers(today=today))
 
     def cutoff(self, *, today: date) -> date | None:
         return customer_data_cutoff(today=today, periods=self.periods)
@@ -124,25 +111,29 @@ class CustomerBatchPurge(Purge):
 
 
 class CorrespondencePurge(CustomerBatchPurge):
-    """The customers' correspondence; before it, with processor connectors configured, their data
-    at the processors (Zendesk tickets and end user, Google Analytics data for the ids they gave
-    us), while their e-mail addresses are still here (processors.purging). A customer
-    whose processors are not done keeps her correspondence, and so her account, for the next run."""
+    """The customers' correspondence; before it, with an erasure step on (the processors' connectors
+    configured), their data at the processors (Zendesk tickets and end user, Google Analytics data
+    for the ids they gave us), while their e-mail addresses are still here
+    (retention.purges.erasure). A customer whose erasure is not done keeps her correspondence, and
+    so her account, for the next run."""
 
     category = "correspondence"
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)
-        # From settings alone: with no connector configured, no per-customer work at all.
-        self.connectors = purging.erasing()
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        # From settings alone: with no step on, no per-customer work at all.
+        self.erasures = erasure_steps()
 
     def customers(self, *, today: date) -> CustomerQuerySet:
         has_correspondence = Exists(Correspondence.objects.filter(customer_id=OuterRef("pk")))
         due = super().customers(today=today)
-        if not self.connectors:
+        if not self.erasures:
             return due.filter(has_correspondence)
-        # A customer some processor has not erased yet is due here too, correspondence or not.
-        return due.filter(Q(has_correspondence) | ~purging.erased(self.connectors))
+        # A customer some step has not erased yet is due here too, correspondence or not.
+        not_erased = Q()
+        for erasure in self.erasures:
+            not_erased |= ~erasure.erased()
+        return due.filter(Q(has_correspondence) | not_erased)
 
     def rows(self, customer_ids: Any) -> QuerySet[Correspondence]:
         """The correspondence of these customers (a list of ids, or a query of them)."""
@@ -151,11 +142,9 @@ class CorrespondencePurge(CustomerBatchPurge):
     def preview(self, *, today: date) -> list[PreviewLine]:
         count = self.rows(self.customers(today=today).values("pk")).count()
         lines = [PreviewLine("customers.Correspondence", count, self.reason(today=today))]
-        if self.connectors:
-            lines += purging.preview_lines(
-                customers=self.customers(today=today),
-                connectors=self.connectors,
-                reason=self.reason(today=today),
+        for erasure in self.erasures:
+            lines += erasure.preview_lines(
+                customers=self.customers(today=today), reason=self.reason(today=today)
             )
         return lines
 
@@ -164,11 +153,9 @@ class CorrespondencePurge(CustomerBatchPurge):
         if not customer_ids:
             return None
         result = BatchResult()
-        if self.connectors:
-            # Only the customers every processor has finished erasing lose their rows here now.
-            customer_ids = purging.erase_batch(
-                purge=self, customer_ids=customer_ids, run=run, result=result, connectors=self.connectors
-            )
+        for erasure in self.erasures:
+            # Only the customers every step has finished erasing lose their rows here now.
+            customer_ids = erasure.erase_batch(purge=self, customer_ids=customer_ids, run=run, result=result)
         rows = Correspondence.objects.filter(among("customer_id", customer_ids))
         result.add(
             "customers.Correspondence", self.log_grouped(run=run, queryset=rows, customer_field="customer_id")
@@ -187,10 +174,6 @@ class ContractPurge(Purge):
 
     category = "contracts"
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.after_id = 0
-
     def due(self, *, today: date) -> QuerySet[Contract]:
         return Contract.objects.filter(customer__isnull=True).exclude(invoice_refers_to_contract())
 
@@ -202,16 +185,9 @@ class ContractPurge(Purge):
         ]
 
     def delete_batch(self, *, today: date, run: PurgeRun) -> BatchResult | None:
-        ids = list(
-            self.due(today=today)
-            .filter(pk__gt=self.after_id)
-            .order_by("pk")
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", flat=True)[: self.batch_size]
-        )
+        ids = self.lock_next_batch(self.due(today=today))
         if not ids:
             return None
-        self.after_id = ids[-1]
         result = BatchResult()
         rows = Contract.objects.filter(among("pk", ids))
         result.add(
@@ -237,7 +213,6 @@ class InvoicePurge(Purge):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.after_id = 0
         self.kind = Invoice.Kind.CREDIT_NOTE
 
     def cutoff(self, *, today: date) -> date | None:
@@ -275,19 +250,12 @@ class InvoicePurge(Purge):
 
     def delete_batch(self, *, today: date, run: PurgeRun) -> BatchResult | None:
         while True:
-            ids = list(
-                self.due(today=today)
-                .filter(kind=self.kind, pk__gt=self.after_id)
-                .order_by("pk")
-                .select_for_update(skip_locked=True, of=("self",))
-                .values_list("pk", flat=True)[: self.batch_size]
-            )
+            ids = self.lock_next_batch(self.due(today=today).filter(kind=self.kind))
             if ids:
                 break
             if self.kind == Invoice.Kind.INVOICE:
                 return None
             self.kind, self.after_id = Invoice.Kind.INVOICE, 0
-        self.after_id = ids[-1]
         result = BatchResult()
         invoices = Invoice.objects.filter(among("pk", ids))
         for model, queryset, customer_field in (
@@ -307,17 +275,15 @@ class InvoicePurge(Purge):
 class CustomerAccountPurge(CustomerBatchPurge):
     """The customer record, contacts, draft invoices, contracts no invoice refers to, holds that
     have ended, and the customer's portal sign-in. Waits until the customer's correspondence is
-    gone, and, with processor connectors configured, until every processor has erased her (see
-    CorrespondencePurge)."""
+    gone, and, with an erasure step on, until every step has erased her (see CorrespondencePurge)."""
 
     category = "customer_account"
 
     def customers(self, *, today: date) -> CustomerQuerySet:
         has_correspondence = Exists(Correspondence.objects.filter(customer_id=OuterRef("pk")))
         due = super().customers(today=today).exclude(has_correspondence)
-        connectors = purging.erasing()
-        if connectors:
-            due = due.filter(purging.erased(connectors))
+        for erasure in erasure_steps():
+            due = due.filter(erasure.erased())
         return due
 
     def preview(self, *, today: date) -> list[PreviewLine]:

@@ -13,7 +13,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -26,8 +26,20 @@ from access_requests.models import AccessRequest
 from audit.models import AuditEvent
 from customers import services as customer_services
 from customers.models import Customer
+from processors import registry
+from processors.base import (
+    Connector,
+    ConnectorStatus,
+    Drift,
+    ErasureSubject,
+    ExternalTable,
+    ProcessorDeletion,
+)
 from retention.models import LegalHold
 from tests.factories import ContactFactory, CorrespondenceFactory
+
+if TYPE_CHECKING:
+    from processors.ledger import JobLedger
 
 # Bob's data: each string appears in his records only, so finding one in Alice's export is a leak.
 BOB_SECRETS = (
@@ -48,6 +60,50 @@ def staff_login(request: pytest.FixtureRequest) -> Callable[[Client, Any], Any]:
         return cast("Callable[[Client, Any], Any]", request.getfixturevalue("mfa_login"))
     except pytest.FixtureLookupError:
         return lambda client, user: client.force_login(user)
+
+
+TableProvider = Callable[[Customer], ExternalTable]
+
+
+def _connector_answering(category_key: str, provider: TableProvider, index: int) -> type[Connector]:
+    class AnsweringConnector(Connector):
+        """A configured processor whose one exported table is what `provider` answers."""
+
+        key = f"test_processor_{index}"
+        name = "Test processor"
+        processor = "zendesk"
+        categories = (category_key,)
+        erases_customers = False
+        export_categories = {f"test.Table{index}": category_key}
+
+        def status(self) -> ConnectorStatus:
+            return ConnectorStatus(configured=True, reason="a test's own connector")
+
+        def export_table(self, customer: Customer, name: str) -> ExternalTable | None:
+            return provider(customer)
+
+        def delete_customer(self, subject: ErasureSubject, *, ledger: JobLedger) -> ProcessorDeletion:
+            raise NotImplementedError
+
+        def check_settings(self) -> list[Drift]:
+            return []
+
+    return AnsweringConnector
+
+
+@pytest.fixture
+def processor_tables(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """`processor_tables("correspondence", provider, ...)`: for this test the processors are one
+    configured connector per provider, whose table in that category is what the provider answers
+    for the customer; with no provider, there is no processor at all."""
+
+    def install(category_key: str, *providers: TableProvider) -> None:
+        connectors = tuple(
+            _connector_answering(category_key, provider, index) for index, provider in enumerate(providers)
+        )
+        monkeypatch.setattr(registry, "CONNECTOR_CLASSES", connectors)
+
+    return install
 
 
 @pytest.fixture

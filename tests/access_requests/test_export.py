@@ -19,9 +19,10 @@ from django.core import mail
 from django.core.files.storage import storages
 
 from access_requests import export
-from access_requests.export import ExternalTable, archive, export_build
+from access_requests.export import archive, export_build
 from access_requests.models import AccessRequest
 from customers.models import Customer
+from processors.base import ExternalTable
 from retention import data_map
 from tests.access_requests.conftest import BOB_SECRETS, new_request, read_export
 from tests.fixtures_s3 import S3_REGION
@@ -248,7 +249,7 @@ def test_progress_is_written_as_the_rows_stream(
 
 
 def test_a_request_that_leaves_building_stops_the_build_and_leaves_no_file(
-    alice_with_everything: Customer, export_storage_dir: Path, monkeypatch: pytest.MonkeyPatch
+    alice_with_everything: Customer, export_storage_dir: Path, processor_tables: Any
 ) -> None:
     access_request = new_request(alice_with_everything)
 
@@ -260,7 +261,7 @@ def test_a_request_that_leaves_building_stops_the_build_and_leaves_no_file(
 
         return ExternalTable(name="zendesk.Ticket", columns=("id", "subject"), rows=rows())
 
-    monkeypatch.setitem(export.EXTERNAL_TABLES, "correspondence", [tickets])
+    processor_tables("correspondence", tickets)
     assert export_build(access_request=access_request) is None
     access_request.refresh_from_db()
     assert access_request.status == AccessRequest.Status.RECEIVED
@@ -277,7 +278,7 @@ def test_a_request_no_longer_waiting_is_not_built(alice: Customer, export_storag
 
 
 def test_processor_tables_join_their_category(
-    alice: Customer, export_storage_dir: Path, monkeypatch: pytest.MonkeyPatch
+    alice: Customer, export_storage_dir: Path, processor_tables: Any
 ) -> None:
     def tickets(customer: Customer) -> ExternalTable:
         return ExternalTable(
@@ -287,8 +288,7 @@ def test_processor_tables_join_their_category(
             description="Zendesk tickets",
         )
 
-    monkeypatch.setitem(export.EXTERNAL_TABLES, "correspondence", [])
-    export.register_external_table("correspondence", tickets)
+    processor_tables("correspondence", tickets)
     files = read_export(export_build(access_request=new_request(alice)))  # type: ignore[arg-type]
     data = json.loads(files["data.json"])
     zendesk = data["categories"]["correspondence"]["tables"][-1]
@@ -301,8 +301,6 @@ def test_processor_tables_join_their_category(
         ["501", "Billett for Alice Hansen"],
         ["502", ""],
     ]
-    with pytest.raises(KeyError):
-        export.register_external_table("no_such_category", tickets)
 
 
 def test_a_customer_with_little_data_still_gets_every_category(

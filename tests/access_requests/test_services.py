@@ -15,6 +15,7 @@ from django.utils.formats import date_format
 
 from access_requests import services
 from access_requests.clock import gdpr_due_date
+from access_requests.export import build
 from access_requests.models import AccessRequest
 from audit.models import AuditEvent
 from customers.models import Customer
@@ -226,7 +227,7 @@ def test_the_reaper_takes_back_only_builds_that_stopped(alice: Customer, bob: Cu
     busy = new_request(
         bob, status=AccessRequest.Status.BUILDING, build_heartbeat_at=timezone.now() - timedelta(minutes=2)
     )
-    assert [reaped.pk for reaped in services.builds_reap()] == [stale.pk]
+    assert [reaped.pk for reaped in build.builds_reap()] == [stale.pk]
     stale.refresh_from_db()
     busy.refresh_from_db()
     assert (stale.status, busy.status) == (AccessRequest.Status.RECEIVED, AccessRequest.Status.BUILDING)
@@ -234,8 +235,8 @@ def test_the_reaper_takes_back_only_builds_that_stopped(alice: Customer, bob: Cu
 
 def test_two_workers_never_build_the_same_export(alice: Customer) -> None:
     access_request = new_request(alice)
-    assert services.build_claim(access_request_id=access_request.pk) is True
-    assert services.build_claim(access_request_id=access_request.pk) is False
+    assert build.build_claim(access_request_id=access_request.pk) is True
+    assert build.build_claim(access_request_id=access_request.pk) is False
 
 
 def test_due_dates_are_set_from_the_day_of_receipt(alice: Customer) -> None:

@@ -19,13 +19,13 @@ from django.core.files.storage import FileSystemStorage, storages
 from django.db import OperationalError
 from django.utils import timezone
 
-from access_requests import export
 from access_requests.expiry import ExportExpiryPurge
-from access_requests.export import MAX_BUILD_ATTEMPTS, ExternalTable, export_build
+from access_requests.export import MAX_BUILD_ATTEMPTS, export_build
 from access_requests.models import AccessRequest
 from access_requests.tasks import build_export_task, expire_exports_task, reap_builds_task
 from customers.models import Customer
 from portal.celery import app
+from processors.base import ExternalTable
 from retention.models import DeletionLog, PurgeRun
 from retention.services import PURGES, purge_preview
 from tests.access_requests.conftest import new_request
@@ -135,13 +135,13 @@ def test_a_fault_that_retrying_cannot_mend_fails_the_request_at_once(
     alice: Customer,
     export_storage_dir: Path,
     privacy_officer: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    processor_tables: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     def broken_connector(customer: Customer) -> ExternalTable:
         raise ValueError("a bug in a connector")
 
-    monkeypatch.setitem(export.EXTERNAL_TABLES, "correspondence", [broken_connector])
+    processor_tables("correspondence", broken_connector)
     with django_capture_on_commit_callbacks(execute=True):
         failed = build(new_request(alice))
     assert failed.status == AccessRequest.Status.FAILED
@@ -175,7 +175,7 @@ def test_a_killed_workers_build_is_reaped_and_finished(
     alice: Customer,
     export_storage_dir: Path,
     celery_eager: None,
-    monkeypatch: pytest.MonkeyPatch,
+    processor_tables: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     access_request = new_request(alice)
@@ -183,12 +183,12 @@ def test_a_killed_workers_build_is_reaped_and_finished(
     def dying_connector(customer: Customer) -> ExternalTable:
         raise WorkerKilled
 
-    monkeypatch.setitem(export.EXTERNAL_TABLES, "correspondence", [dying_connector])
+    processor_tables("correspondence", dying_connector)
     with pytest.raises(WorkerKilled):
         export_build(access_request=access_request)
     access_request.refresh_from_db()
     assert access_request.status == AccessRequest.Status.BUILDING
-    monkeypatch.setitem(export.EXTERNAL_TABLES, "correspondence", [])
+    processor_tables("correspondence")
 
     with time_machine.travel(timezone.now() + timedelta(minutes=5)):
         assert reap_builds_task.apply().get() == {"reaped": 0, "requeued": 0}  # still within its time

@@ -4,6 +4,7 @@ deleted at Google when her data goes."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from processors.registry import GoogleAnalyticsConnector, ProcessorDeletion
 from processors.selectors import erasure_subjects, processor_problems
 from processors.services import check_processors
 from retention.models import AnalyticsIdentifier, DeletionLog, PurgeRun
+from retention.windows import RetentionPeriods
 from tests.processors.fakes import FakeGoogle
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +49,7 @@ def test_standard_14_months_against_the_policys_26_is_drift_with_both_ways_out(
     assert drift["setting"] == "Event data retention"
     assert (drift["expected"], drift["actual"]) == ("26 months", "14 months")
     assert "only 2 or 14 months" in drift["fix"] and "360" in drift["fix"]
-    assert "RETENTION['analytics_months']" in drift["fix"]
+    assert "RETENTION_ANALYTICS_MONTHS" in drift["fix"]
     assert fake_google.self_signed_jwts == 1  # the Admin client signs in with the service account's key
     assert processor_problems() == [
         "Google Analytics: Event data retention is 14 months; the policy says 26 months"
@@ -65,7 +67,7 @@ def test_drift_clears_when_the_property_keeps_26_months(fake_google: FakeGoogle)
 
 
 def test_drift_clears_when_the_policy_says_14_months(fake_google: FakeGoogle, settings: Any) -> None:
-    settings.RETENTION = {**settings.RETENTION, "analytics_months": 14}
+    settings.RETENTION = dataclasses.replace(RetentionPeriods.from_settings(), analytics_months=14)
 
     assert check_google().ok
 

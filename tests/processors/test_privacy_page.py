@@ -20,8 +20,8 @@ from processors.registry import GoogleAnalyticsConnector
 from retention.models import PurgeRun
 from retention.purges.audit import SessionAndAuditPurge
 from retention.purges.customers import CorrespondencePurge, CustomerAccountPurge, InvoicePurge
-from retention.purges.server_logs import ServerLogPurge
-from retention.server_logs import LIFECYCLE_RULE_ID, ensure_server_log_lifecycle
+from retention.purges.server_log_purge import ServerLogPurge
+from retention.server_log_store import LIFECYCLE_RULE_ID, ensure_server_log_lifecycle
 from retention.windows import export_expires_at
 from tests.processors.fakes import RETENTION_ENUM, FakeGoogle
 

@@ -14,7 +14,7 @@ from processors.registry import S3Connector
 from processors.selectors import processor_problems
 from processors.services import check_processors
 from processors.tasks import check_processors_task
-from retention.server_logs import LIFECYCLE_RULE_ID, ensure_server_log_lifecycle
+from retention.server_log_store import LIFECYCLE_RULE_ID, ensure_server_log_lifecycle
 from retention.windows import longest_months_in_days
 from tests.fixtures_s3 import S3_REGION
 

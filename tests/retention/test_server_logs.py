@@ -23,10 +23,10 @@ import pytest
 import time_machine
 from botocore.exceptions import ClientError
 
-from retention import server_logs
+from retention import server_log_store as server_logs
 from retention.models import DeletionLog, PurgeRun
-from retention.purges.server_logs import MAX_REPORTED_KEYS, ServerLogPurge
-from retention.server_logs import LIFECYCLE_RULE_ID, LifecycleChange, fit_label
+from retention.purges.server_log_purge import MAX_REPORTED_KEYS, ServerLogPurge
+from retention.server_log_store import LIFECYCLE_RULE_ID, LifecycleChange, fit_label
 from retention.services import PURGES, purge_preview, purge_run
 from retention.windows import longest_months_in_days, server_log_cutoff, server_log_deletable_on
 

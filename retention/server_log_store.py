@@ -1,5 +1,5 @@
 """Where the server logs live, and the S3 lifecycle rule that expires them: the storage side of the
-server-log purge (`retention.purges.server_logs`), and the processor connector for AWS S3 logs.
+server-log purge (`retention.purges.server_log_purge`), and the processor connector for AWS S3 logs.
 
 Two stores behind one interface: the S3 bucket and prefix in `SERVER_LOGS_BUCKET` /
 `SERVER_LOGS_PREFIX` when a bucket is configured, else the local directory `SERVER_LOGS_DIR` (the

@@ -1,7 +1,7 @@
 """Purge of server logs past their window: the nightly sweep behind the S3 lifecycle rule.
 
 The logs are objects in an S3 bucket under a prefix, or files in a local directory when no bucket
-is configured (`retention.server_logs` holds both stores and the lifecycle rule). Each run also
+is configured (`retention.server_log_store` holds both stores and the lifecycle rule). Each run also
 makes sure the bucket's lifecycle rule is there and right, so S3 expires the logs even on nights
 the portal is down.
 
@@ -34,7 +34,7 @@ from django.utils.translation import gettext as _
 
 from retention.models import PurgeRun
 from retention.purges.base import BatchResult, PreviewLine, Purge
-from retention.server_logs import (
+from retention.server_log_store import (
     S3_MAX_KEYS,
     LifecycleChange,
     LocalLogStore,

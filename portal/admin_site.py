@@ -1,0 +1,41 @@
+"""The portal's admin site: every ModelAdmin registered on it is audited, and staff sign in
+through allauth. Installed as Django's default site (`PortalAdminConfig.default_site` in
+portal/apps.py), so `admin.site` and `@admin.register` everywhere are this site.
+
+Invariants:
+- `register` puts `AuditedAdminMixin` (portal/admin_audit.py) in front of every ModelAdmin class
+  registered here, at the moment it is registered: no registered screen escapes the audit trail,
+  whichever app registers it and whenever.
+- /admin/login/ is allauth's password sign-in (`portal.security.StaffLoginView`), so its rate limits
+  and two-factor step apply; Django's own admin login form is never shown. A user who is signed in
+  already goes on as allauth's `secure_admin_login` decides (a customer is refused, staff go on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from allauth.account.decorators import secure_admin_login
+from django.contrib.admin import AdminSite, ModelAdmin
+from django.db.models import Model
+from django.http import HttpRequest, HttpResponse
+
+from portal.admin_audit import audited
+from portal.security import StaffLoginView
+
+
+class PortalAdminSite(AdminSite):
+    def register(
+        self,
+        model_or_iterable: type[Model] | Iterable[type[Model]],
+        admin_class: type[ModelAdmin[Any]] | None = None,
+        **options: Any,
+    ) -> None:
+        # With options, Django subclasses the class it is given: the subclass is audited too.
+        super().register(model_or_iterable, audited(admin_class or ModelAdmin), **options)
+
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if request.user.is_authenticated:
+            return secure_admin_login(super().login)(request, extra_context)
+        return StaffLoginView.as_view(admin_site=self)(request)
