@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from retention.windows import RetentionPeriods
 from tests.suite_environment import portal_variables, suite_environment
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -29,7 +30,7 @@ CALLER = {
 def test_the_suite_runs_with_production_settings_and_the_policys_periods(settings: Any) -> None:
     assert settings.DEBUG is False
     assert settings.SECURE_HSTS_SECONDS == 365 * 24 * 3600
-    assert settings.RETENTION == {}
+    assert RetentionPeriods() == settings.RETENTION  # the policy's own periods
     assert settings.STORAGES["default"]["BACKEND"] == "django.core.files.storage.FileSystemStorage"
     assert settings.LOG_FORMAT == "json"
     assert "example.invalid" not in settings.ALLOWED_HOSTS
