@@ -11,7 +11,7 @@ UV := .tools/uv/bin/uv
 VENV_PYTHON := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run manage test lint format install system-packages migrate seed shell benchmarks clean
+.PHONY: run manage test lint format install system-packages bench-packages migrate seed shell benchmarks clean
 
 ## The locked Python packages into .venv; `--locked` fails when uv.lock no longer matches pyproject.toml.
 install: $(UV)
@@ -42,11 +42,17 @@ manage: install
 	$(VENV_PYTHON) -m portal.launch manage -- $(ARGS)
 
 ## Debian packages the suite needs: Chromium for the browser tests (Playwright drives Debian's
-## build; it never downloads its own). Installed only when missing.
-system-packages:
+## build; it never downloads its own) and wrk for the page benchmark (its smoke test runs it tiny).
+## Installed only when missing.
+system-packages: bench-packages
 	@command -v chromium >/dev/null 2>&1 || { \
 		echo "installing Debian's chromium for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+bench-packages:
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "installing Debian's wrk for the page benchmark"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
 ## Lint, type-check, then the whole suite against real PostgreSQL and Redis (embedded unless set).
 test: install system-packages lint
@@ -64,7 +70,7 @@ format: install
 	$(VENV_PYTHON) -m ruff format .
 	$(VENV_PYTHON) -m ruff check --fix .
 
-benchmarks: install
+benchmarks: install bench-packages
 	$(VENV_PYTHON) -m portal.launch bench
 
 clean:

@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from access_requests.models import AccessRequest
 from access_requests.storage import EXPORT_DIRECTORY, delete_export, export_storage
 from retention.models import PurgeRun
-from retention.purges.base import BatchResult, PreviewLine, Purge
+from retention.purges.base import BatchResult, PreviewLine, Purge, Tonight, active_hold
 from retention.services import register_purge
 
 logger = logging.getLogger(__name__)
@@ -58,10 +58,11 @@ class ExportExpiryPurge(Purge):
 
     def due(self, *, today: date) -> QuerySet[AccessRequest]:
         # access_request_expiry_idx (status, expires_at)
+        # A customer under a legal hold keeps her copies too, as every other row about her.
         return AccessRequest.objects.filter(
             status__in=[AccessRequest.Status.READY, AccessRequest.Status.DOWNLOADED],
             expires_at__lte=self.moment(today=today),
-        )
+        ).exclude(active_hold(customer_field="customer_id", today=today))
 
     def sweep_before(self, *, today: date) -> datetime:
         return self.moment(today=today) - timedelta(days=self.periods.export_days) - SWEEP_MARGIN
@@ -80,7 +81,7 @@ class ExportExpiryPurge(Purge):
             name for name in names if name not in referenced and storage.get_modified_time(name) < before
         )
 
-    def preview(self, *, today: date) -> list[PreviewLine]:
+    def preview(self, *, today: date, tonight: Tonight | None = None) -> list[PreviewLine]:
         reason = _("ready more than %(days)s days ago") % {"days": self.periods.export_days}
         lines = [PreviewLine(EXPORT_LABEL, self.due(today=today).count(), reason)]
         stale = self.stale_files(today=today)

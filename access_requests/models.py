@@ -97,6 +97,8 @@ class AccessRequest(models.Model):
         indexes = [
             models.Index(fields=["status", "due_on"], name="access_request_status_due_idx"),
             models.Index(fields=["status", "expires_at"], name="access_request_expiry_idx"),
+            # The staff changelist's default order (newest first).
+            models.Index(fields=["-received_at"], name="access_request_received_idx"),
         ]
 
     def __str__(self) -> str:

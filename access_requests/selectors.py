@@ -11,12 +11,13 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.http import Http404
 from django.utils import timezone
 from django.utils.text import capfirst
@@ -25,8 +26,9 @@ from django.utils.translation import gettext as _
 from access_requests.models import AccessRequest
 from customers.models import Customer
 from retention.data_map import Category, Processor, categories
+from retention.data_map import tables as data_map_tables
 from retention.schedule import ScheduledDeletion
-from retention.selectors import customer_deletion_schedule
+from retention.selectors import customers_with_deletion_facts, deletion_schedule_of
 from retention.windows import RetentionPeriods
 
 
@@ -108,59 +110,101 @@ class CategorySummary:
         return bool(self.tables)
 
 
-def stored_data_summary(customer: Customer, *, today: date | None = None) -> list[CategorySummary]:
-    """Every data-map category with the customer's row counts (one COUNT per table), purpose,
-    legal basis, processors, the retention promise, and the date it will be deleted and why."""
-    today = today or timezone.localdate()
-    schedule = {
-        item.category_key: item for item in customer_deletion_schedule(customer=customer, today=today)
+def _row_count(rows: QuerySet[Any]) -> Subquery:
+    """`COUNT(*)` of `rows` as a scalar subquery: `Func`, not the `Count` aggregate, so the
+    subquery has no GROUP BY and always answers one row."""
+    return Subquery(
+        rows.order_by().values(rows=Func(Value(1), function="COUNT", output_field=IntegerField()))
+    )
+
+
+# Stands for the customer's id while the summary's SQL is compiled once a day (ids are positive).
+_ANY_CUSTOMER = -7_301_000_000_001
+
+
+def _summary_queryset(*, customer_id: int, today: date) -> QuerySet[Customer]:
+    """The customer with her deletion facts, the latest expiry of her copies, and one row count
+    per data-map table (`_rows_<n>`, in `data_map.tables()` order)."""
+    counts = {
+        f"_rows_{index}": _row_count(table.rows_for_customer(customer_id))
+        for index, (_category, table) in enumerate(data_map_tables())
     }
+    copies = AccessRequest.objects.filter(
+        customer_id=OuterRef("pk"),
+        status__in=(AccessRequest.Status.READY, AccessRequest.Status.DOWNLOADED),
+        expires_at__isnull=False,
+    )
+    return customers_with_deletion_facts(
+        queryset=Customer.objects.filter(pk=customer_id), today=today
+    ).annotate(**counts, _copies_expire_at=Subquery(copies.order_by("-expires_at").values("expires_at")[:1]))
+
+
+@functools.lru_cache(maxsize=4)
+def _summary_statement(today: date) -> tuple[str, tuple[Any, ...]]:
+    """The summary's SQL and parameters, compiled by the ORM once per day and process: building
+    the query (relationship, holds and a subquery per table) cost more than running it."""
+    sql, params = _summary_queryset(customer_id=_ANY_CUSTOMER, today=today).query.sql_with_params()
+    # The id must travel as a parameter, never inlined, or another customer's page would be wrong.
+    if str(_ANY_CUSTOMER) in sql or _ANY_CUSTOMER not in params:
+        raise RuntimeError("the customer summary's SQL must take the customer's id as a parameter")
+    return sql, tuple(params)
+
+
+def stored_data_summary(customer: Customer, *, today: date | None = None) -> list[CategorySummary]:
+    """Every data-map category with the customer's row counts, purpose, legal basis, processors,
+    the retention promise, and the date it will be deleted and why.
+
+    One query, whatever the number of tables: each table's count is a scalar subquery on its
+    customer index (the data map's `customer_path`), beside the deletion facts of
+    `customers_with_deletion_facts` and the latest expiry of her copies."""
+    today = today or timezone.localdate()
+    sql, params = _summary_statement(today)
+    loaded = next(
+        iter(Customer.objects.raw(sql, [customer.pk if p == _ANY_CUSTOMER else p for p in params])),
+        None,
+    )
+    if loaded is None:
+        raise Customer.DoesNotExist
+    mapped = categories()
+    tables = [table for category in mapped for table in category.tables]
+    facts = vars(loaded)
+    schedule = {item.category_key: item for item in deletion_schedule_of(customer=loaded)}
     periods = RetentionPeriods.from_settings()
-    summaries = []
-    for category in categories():
-        tables = [
-            TableCount(
-                model=table.model,
-                name=str(table.description or capfirst(table.model_class._meta.verbose_name_plural)),
-                count=table.rows_for_customer(customer.pk).count(),
-            )
-            for table in category.tables
-        ]
-        holds_nothing = bool(tables) and not any(table.count for table in tables)
-        deletable_on, reason = _deletion(
-            category, schedule.get(category.key), customer, periods, holds_nothing
+    found = iter(
+        TableCount(
+            model=table.model,
+            name=str(table.description or capfirst(table.model_class._meta.verbose_name_plural)),
+            count=facts[f"_rows_{index}"],
         )
-        summaries.append(CategorySummary(category, tables, deletable_on, reason))
+        for index, table in enumerate(tables)
+    )
+    summaries = []
+    for category in mapped:
+        category_tables = [next(found) for _table in category.tables]
+        holds_nothing = bool(category_tables) and not any(table.count for table in category_tables)
+        deletable_on, reason = _deletion(
+            category, schedule.get(category.key), facts["_copies_expire_at"], periods, holds_nothing
+        )
+        summaries.append(CategorySummary(category, category_tables, deletable_on, reason))
     return summaries
 
 
 def _deletion(
     category: Category,
     scheduled: ScheduledDeletion | None,
-    customer: Customer,
+    copies_expire_at: datetime | None,
     periods: RetentionPeriods,
     holds_nothing: bool,
 ) -> tuple[date | None, str]:
     if scheduled is not None:
         return scheduled.deletable_on, scheduled.reason
-    if category.key == "access_request_exports":
+    if category.key == "access_request_exports" and copies_expire_at is not None:
         # The file of a copy goes `export_days` after it was ready; the requests themselves go
         # with the rest of the customer's data.
-        expires_at = (
-            AccessRequest.objects.filter(
-                customer=customer,
-                status__in=(AccessRequest.Status.READY, AccessRequest.Status.DOWNLOADED),
-                expires_at__isnull=False,
-            )
-            .order_by("-expires_at")
-            .values_list("expires_at", flat=True)
-            .first()
-        )
-        if expires_at is not None:
-            return timezone.localdate(expires_at), _(
-                "your copy's file is deleted %(days)s days after it was ready; the requests "
-                "themselves go with your other customer data"
-            ) % {"days": periods.export_days}
+        return timezone.localdate(copies_expire_at), _(
+            "your copy's file is deleted %(days)s days after it was ready; the requests "
+            "themselves go with your other customer data"
+        ) % {"days": periods.export_days}
     if holds_nothing:
         return None, _("nothing is stored about you in this category")
     # Rolling windows (server logs, analytics, the audit trail): every record has its own date.

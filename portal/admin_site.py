@@ -6,6 +6,8 @@ Invariants:
 - `register` puts `AuditedAdminMixin` (portal/admin_audit.py) in front of every ModelAdmin class
   registered here, at the moment it is registered: no registered screen escapes the audit trail,
   whichever app registers it and whenever.
+- Every changelist registered here pages without counting its whole table
+  (`portal.admin_paging.configure`).
 - /admin/login/ is allauth's password sign-in (`portal.security.StaffLoginView`), so its rate limits
   and two-factor step apply; Django's own admin login form is never shown. A user who is signed in
   already goes on as allauth's `secure_admin_login` decides (a customer is refused, staff go on).
@@ -19,8 +21,10 @@ from typing import Any
 from allauth.account.decorators import secure_admin_login
 from django.contrib.admin import AdminSite, ModelAdmin
 from django.db.models import Model
+from django.db.models.base import ModelBase
 from django.http import HttpRequest, HttpResponse
 
+from portal import admin_paging
 from portal.admin_audit import audited
 from portal.security import StaffLoginView
 
@@ -34,6 +38,9 @@ class PortalAdminSite(AdminSite):
     ) -> None:
         # With options, Django subclasses the class it is given: the subclass is audited too.
         super().register(model_or_iterable, audited(admin_class or ModelAdmin), **options)
+        models = [model_or_iterable] if isinstance(model_or_iterable, ModelBase) else model_or_iterable
+        for model in models:
+            admin_paging.configure(self._registry[model])
 
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         if request.user.is_authenticated:

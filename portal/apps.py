@@ -19,7 +19,8 @@ class PortalConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
         from django.db.models.signals import post_save
 
-        from portal import logs, security
+        from portal import logs, privacy, security
+        from retention.models import PurgeRun
 
         logs.configure_structlog()
         user_login_failed.connect(logs.on_user_login_failed, dispatch_uid="portal.logs.login_failed")
@@ -28,4 +29,8 @@ class PortalConfig(AppConfig):
         user_logged_out.connect(security.on_user_logged_out, dispatch_uid="portal.security.logged_out")
         post_save.connect(
             security.on_user_saved, sender=get_user_model(), dispatch_uid="portal.security.user_saved"
+        )
+        # The public privacy page shows when each purge last ran: a finished run refreshes it.
+        post_save.connect(
+            privacy.on_purge_run_saved, sender=PurgeRun, dispatch_uid="portal.privacy.purge_run"
         )

@@ -1,5 +1,10 @@
 """`/healthz`: 200 when PostgreSQL and Redis answer, 503 naming what is down.
 
+Load balancers poll it every second or so from every node, so a probe costs a `SELECT 1` on the
+worker's own persistent database connection and a PING on a pooled Redis connection: the library's
+checks open a new PostgreSQL connection (a backend process forked and torn down) and a new Redis
+connection for every probe, which cost several times the page itself (benchmarks/web.py).
+
 With a processor connector configured, it also reports the processors' latest check against the
 privacy policy (drift, a check that failed, or no check for two days) as a *warning*: the entry
 names what differs, but the status stays 200. Drift is a policy mismatch for staff to fix, not an
@@ -8,6 +13,7 @@ their data and fix nothing.
 """
 
 import dataclasses
+import functools
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -16,15 +22,50 @@ from django.http import HttpRequest, HttpResponse
 from health_check.base import HealthCheck
 from health_check.checks import Database
 from health_check.contrib.redis import Redis
-from health_check.exceptions import ServiceWarning
+from health_check.exceptions import ServiceUnavailable, ServiceWarning
 from health_check.views import HealthCheckView
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import RedisError
 
 from processors.selectors import processor_problems
 
 
 def _redis_client() -> AsyncRedis:
+    # Only names the server in the report (`Redis.__repr__`); the probe itself is `_pooled_redis`.
     return AsyncRedis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+
+
+@functools.lru_cache(maxsize=4)
+def _pooled_redis(url: str) -> SyncRedis:
+    """One client, and so one connection pool, per worker process and URL."""
+    return SyncRedis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+
+
+@dataclasses.dataclass
+class PersistentDatabase(Database):
+    """The library's `SELECT 1`, run in the request's own thread: on the connection the worker keeps
+    open between requests (CONN_MAX_AGE), which `temporary_connection` then leaves open."""
+
+    async def run(self) -> None:
+        await sync_to_async(super().run, thread_sensitive=True)()
+
+    def __repr__(self) -> str:
+        return f"Database(alias={self.alias!r})"
+
+
+@dataclasses.dataclass(repr=False)
+class PooledRedis(Redis):
+    """PING on the worker's pooled connection to the configured Redis."""
+
+    async def run(self) -> None:
+        await sync_to_async(self._ping, thread_sensitive=True)()
+
+    def _ping(self) -> None:
+        try:
+            _pooled_redis(settings.REDIS_URL).ping()
+        except (RedisError, OSError) as error:
+            raise ServiceUnavailable("Unable to connect to Redis: Connection Error") from error
 
 
 @dataclasses.dataclass
@@ -40,8 +81,8 @@ class ProcessorDrift(HealthCheck):
 
 class PortalHealthView(HealthCheckView):
     checks = (
-        (Database, {"alias": "default"}),
-        (Redis, {"client_factory": _redis_client}),
+        (PersistentDatabase, {"alias": "default"}),
+        (PooledRedis, {"client_factory": _redis_client}),
     )
 
     def get_checks(self) -> Any:

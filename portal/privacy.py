@@ -4,10 +4,14 @@ the data map and `RetentionPeriods`, the same source the purges and checks enfor
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
@@ -30,6 +34,39 @@ class PolicySection:
     category: data_map.Category
     processors: list[data_map.Processor]
     verifications: list[Verification] = field(default_factory=list)
+
+
+# The page is public and anyone may load it, but what it says changes about once a night (when a
+# purge or a processor check ran): the views keep its rendered policy in the shared cache for a
+# few minutes, one entry per language and configuration. A purge run that ends forgets them at once
+# (`forget_rendered_policy`); a new processor check shows within RENDERED_POLICY_SECONDS.
+RENDERED_POLICY_SECONDS = 300
+
+
+def rendered_policy_key(language: str) -> str:
+    """The cache key of the policy as rendered in `language` with the periods and processors
+    configured now (a changed setting renders anew)."""
+    from processors import registry
+
+    configuration = (
+        RetentionPeriods.from_settings(),
+        tuple(connector.key for connector in registry.connectors()),
+        settings.SERVER_LOGS_BUCKET,
+    )
+    digest = hashlib.sha256(repr(configuration).encode()).hexdigest()[:16]
+    return f"privacy:policy:{language}:{digest}"
+
+
+def forget_rendered_policy() -> None:
+    """A purge run has ended: the next request renders the policy, with its date, anew."""
+    cache.delete_many([rendered_policy_key(code) for code, _name in settings.LANGUAGES])
+
+
+def on_purge_run_saved(sender: Any, instance: PurgeRun, **kwargs: Any) -> None:
+    # post_save of PurgeRun (connected in PortalConfig.ready): a run is saved as it ends. PurgeRun
+    # is never purged in bulk, so the receiver makes no deletion fetch its rows.
+    if instance.status == PurgeRun.Status.FINISHED and not instance.dry_run:
+        transaction.on_commit(forget_rendered_policy)
 
 
 def _latest_purges() -> dict[str, datetime]:

@@ -8,18 +8,22 @@ The analytics id page loads the customer only through `customers.selectors.custo
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
 from customers.selectors import customer_for_user
-from portal.privacy import privacy_policy
+from portal.privacy import RENDERED_POLICY_SECONDS, privacy_policy, rendered_policy_key
 from processors import selectors as processor_selectors
 from processors import services as processor_services
 from retention.data_map import PROCESSORS
@@ -32,15 +36,20 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_safe
 def privacy(request: HttpRequest) -> HttpResponse:
     """The privacy policy, rendered from the data map: it cannot say another period than the one
-    the purges enforce."""
-    return render(
-        request,
-        "portal/privacy.html",
-        {
-            "sections": privacy_policy(),
-            "processors": [processor for processor in PROCESSORS.values() if processor.privacy_url],
-        },
-    )
+    the purges enforce. The policy itself is rendered once per language and kept a few minutes
+    (`retention.privacy.RENDERED_POLICY_SECONDS`); only the layout around it is rendered per request."""
+    key = rendered_policy_key(get_language() or settings.LANGUAGE_CODE)
+    policy = cache.get(key)
+    if policy is None:
+        policy = render_to_string(
+            "portal/_privacy_policy.html",
+            {
+                "sections": privacy_policy(),
+                "processors": [processor for processor in PROCESSORS.values() if processor.privacy_url],
+            },
+        )
+        cache.set(key, policy, RENDERED_POLICY_SECONDS)
+    return render(request, "portal/privacy.html", {"policy": SafeString(policy)})
 
 
 class AnalyticsIdentifierForm(forms.Form):

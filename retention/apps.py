@@ -9,10 +9,12 @@ def _install_retention_functions(sender: AppConfig, using: str = "default", **kw
     from django.db import connections
 
     from retention.db import functions_sql
+    from retention.guards import install_hold_guards
     from retention.windows import RetentionPeriods
 
     with connections[using].cursor() as cursor:
         cursor.execute(functions_sql(RetentionPeriods.from_settings()))
+    install_hold_guards(connections[using])
 
 
 def _validate_retention_periods(sender: AppConfig, **kwargs: Any) -> None:

@@ -13,11 +13,12 @@ sure nobody forgets.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from django.apps import apps
 from django.db import models
+from django.db.models import Q
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
@@ -77,12 +78,17 @@ class Table:
     fields: tuple[str, ...]  # the fields exported and described; personal data among them
     customer_path: str  # ORM lookup from this model to the customer's id, e.g. "customer"
     description: Promise | str = ""
+    # Rows that reach the customer by something other than a lookup (the admin's history names
+    # its object by content type and id): a function from the customer's id to her rows.
+    rows: Callable[[int], models.QuerySet[models.Model]] | None = field(default=None, compare=False)
 
     @property
     def model_class(self) -> type[models.Model]:
         return apps.get_model(self.model)
 
     def rows_for_customer(self, customer_id: int) -> models.QuerySet[models.Model]:
+        if self.rows is not None:
+            return self.rows(customer_id).order_by("pk")
         manager = self.model_class._default_manager
         return manager.filter(**{self.customer_path: customer_id}).order_by("pk")
 
@@ -162,6 +168,15 @@ def _categories() -> tuple[Category, ...]:
                     ("reason", "placed_at", "ends_on", "released_at"),
                     "customer",
                     _("Holds that stop deletion while a legal claim or obligation requires it"),
+                ),
+                # What staff changed in the admin names the record it changed (its name, for a
+                # customer or contact); it goes with the record (retention.purges.base).
+                Table(
+                    "admin.LogEntry",
+                    ("action_time", "action_flag", "object_repr", "change_message"),
+                    "",
+                    _("Changes staff made to your records in the administration"),
+                    rows=admin_history_rows,
                 ),
             ),
         ),
@@ -342,6 +357,17 @@ def _categories() -> tuple[Category, ...]:
             ),
         ),
     )
+
+
+def admin_history_rows(customer_id: int) -> models.QuerySet[models.Model]:
+    """The admin's history entries about any row of the customer's in the other tables."""
+    from retention.purges.base import admin_history_of
+
+    about = Q(pk__in=[])
+    for _category, table in tables():
+        if table.rows is None:
+            about |= Q(pk__in=admin_history_of(table.rows_for_customer(customer_id)).values("pk"))
+    return apps.get_model("admin.LogEntry")._default_manager.filter(about)
 
 
 def categories() -> tuple[Category, ...]:

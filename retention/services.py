@@ -30,7 +30,7 @@ from audit.models import AuditEvent
 from customers.models import Customer
 from retention.models import DeletionLog, LegalHold, PurgeRun
 from retention.purges.audit import SessionAndAuditPurge
-from retention.purges.base import PreviewLine, Purge
+from retention.purges.base import PreviewLine, Purge, Tonight
 from retention.purges.customers import ContractPurge, CorrespondencePurge, CustomerAccountPurge, InvoicePurge
 from retention.purges.server_log_purge import ServerLogPurge
 from retention.windows import RetentionPeriods
@@ -143,7 +143,7 @@ def purge_run(
         errors: list[str] = []
         try:
             if dry_run:
-                for line in purge.preview(today=today):
+                for line in night_preview(as_of=today, until=category)[category]:
                     counts[line.model] += line.count
             else:
                 while True:
@@ -153,6 +153,9 @@ def purge_run(
                         result = purge.delete_batch(today=today, run=run)
                     if result is None:
                         break
+                    if purge.admin_history_deleted:  # logged and deleted with the rows it is about
+                        result.add("admin.LogEntry", purge.admin_history_deleted)
+                        purge.admin_history_deleted = 0
                     run.batches += 1
                     run.longest_batch_seconds = max(run.longest_batch_seconds, time.monotonic() - started)
                     for model, count in result.counts.items():
@@ -178,11 +181,26 @@ def purge_all(*, as_of: date | None = None, dry_run: bool = False) -> list[Purge
     return [purge_run(category=category, as_of=as_of, dry_run=dry_run) for category in PURGES]
 
 
+def night_preview(*, as_of: date | None = None, until: str | None = None) -> dict[str, list[PreviewLine]]:
+    """What each purge would delete on `as_of`, in `purge_all`'s order, each seeing what the ones
+    before it take that night (a customer's invoices going lets her contracts go too): the numbers
+    the run of that day deletes, per category and table, cascades included. `until` stops after
+    that category (the later ones cannot change its numbers). No lock is taken."""
+    today = as_of or timezone.localdate()
+    tonight = Tonight()
+    preview: dict[str, list[PreviewLine]] = {}
+    for key, purge in PURGES.items():
+        preview[key] = purge().preview(today=today, tonight=tonight)
+        if key == until:
+            break
+    return preview
+
+
 def purge_preview(*, category: str, as_of: date | None = None) -> list[PreviewLine]:
     """What the purge of `category` would delete on `as_of`, without taking any lock."""
     if category not in PURGES:
         raise PurgeRefused(f"no purge for category {category!r}")
-    return PURGES[category]().preview(today=as_of or timezone.localdate())
+    return night_preview(as_of=as_of, until=category)[category]
 
 
 @transaction.atomic

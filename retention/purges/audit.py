@@ -20,18 +20,24 @@ from datetime import date, datetime, time
 
 from django.contrib.sessions.models import Session
 from django.db import connection
-from django.db.models import Max, Min
+from django.db.models import BigIntegerField, Max, Min, Q, QuerySet, Value
+from django.db.models.functions import Cast
 from django.utils import timezone
 
-from audit.models import AuditEvent
-from retention.models import PurgeRun
-from retention.purges.base import BatchResult, PreviewLine, Purge
+from audit.models import AuditEvent, UserSession
+from retention.models import LegalHold, PurgeRun
+from retention.purges.base import BatchResult, Deletion, PreviewLine, Purge, Tonight, active_hold
 from retention.windows import add_months
 
 DELETE_RANGE_SQL = """
 WITH gone AS (
     DELETE FROM audit_auditevent
      WHERE id >= %(low)s AND id < %(high)s AND created_at < %(cutoff)s
+       -- A legal hold keeps every event about its customer (the twin of `active_hold`).
+       AND NOT EXISTS (
+           SELECT 1 FROM retention_legalhold h
+            WHERE h.customer_id = audit_auditevent.customer_id AND h.released_at IS NULL
+              AND (h.ends_on IS NULL OR h.ends_on >= %(today)s))
     RETURNING id
 )
 INSERT INTO retention_deletionlog
@@ -59,16 +65,46 @@ class SessionAndAuditPurge(Purge):
     def cutoff(self, *, today: date) -> date | None:
         return add_months(today, -self.periods.audit_months)
 
-    def preview(self, *, today: date) -> list[PreviewLine]:
-        now = timezone.make_aware(datetime.combine(today, time.min))
-        cutoff = self.audit_cutoff(today=today)
+    def moment(self, *, today: date) -> datetime:
+        """Sessions that expired before this moment are due: now, or for another day its start."""
+        if today == timezone.localdate():
+            return timezone.now()
+        return timezone.make_aware(datetime.combine(today, time.min))
+
+    def expired_sessions(self, *, today: date) -> QuerySet[Session]:
+        """Expired sessions, but not those of a customer under a legal hold (her sign-ins stay)."""
+        held = LegalHold.objects.active(today=today)
+        held_sessions = UserSession.objects.filter(
+            Q(user__customer__legal_holds__in=held) | Q(user__contact__customer__legal_holds__in=held)
+        ).values("session_id")
+        return Session.objects.filter(expire_date__lt=self.moment(today=today)).exclude(
+            session_key__in=held_sessions
+        )
+
+    def expired_events(self, *, today: date) -> QuerySet[AuditEvent]:
+        """The preview's twin of DELETE_RANGE_SQL's condition."""
+        return AuditEvent.objects.filter(created_at__lt=self.audit_cutoff(today=today)).exclude(
+            active_hold(customer_field="customer_id", today=today)
+        )
+
+    def session_steps(self, *, today: date, tonight: Tonight) -> list[Deletion]:
+        # The sign-in rows (audit.UserSession) follow their sessions by ON DELETE CASCADE.
         return [
-            PreviewLine(
-                "sessions.Session", Session.objects.filter(expire_date__lt=now).count(), "session expired"
-            ),
+            Deletion(
+                tonight.left(self.expired_sessions(today=today)),
+                Cast(Value(None), output_field=BigIntegerField()),
+            )
+        ]
+
+    def preview(self, *, today: date, tonight: Tonight | None = None) -> list[PreviewLine]:
+        tonight = tonight or Tonight()
+        cutoff = self.audit_cutoff(today=today)
+        sessions = self.count_steps(self.session_steps(today=today, tonight=tonight), tonight=tonight)
+        return [
+            *(PreviewLine(model, count, "session expired") for model, count in sessions.items()),
             PreviewLine(
                 "audit.AuditEvent",
-                AuditEvent.objects.filter(created_at__lt=cutoff).count(),
+                self.expired_events(today=today).count(),
                 f"created before {cutoff:%d.%m.%Y} ({self.periods.audit_months} months)",
             ),
         ]
@@ -77,13 +113,7 @@ class SessionAndAuditPurge(Purge):
         result = BatchResult()
         if not self.sessions_done:
             self.sessions_done = True
-            expired = Session.objects.filter(expire_date__lt=timezone.now())
-            count, _ = expired.delete()
-            if count:
-                result.add("sessions.Session", count)
-                self.log_entry(
-                    run=run, model="sessions.Session", customer_id=None, ids=[], count=count
-                ).save()
+            self.run_steps(self.session_steps(today=today, tonight=Tonight.ran()), run=run, result=result)
             return result
         cutoff = self.audit_cutoff(today=today)
         if self.next_low is None:
@@ -98,7 +128,7 @@ class SessionAndAuditPurge(Purge):
                 cursor.execute(
                     DELETE_RANGE_SQL,
                     {"low": low, "high": high, "cutoff": cutoff, "run": run.pk, "category": self.category,
-                     "rule": self.rule},
+                     "rule": self.rule, "today": today},
                 )  # fmt: skip
                 row = cursor.fetchone()
             if row is not None:

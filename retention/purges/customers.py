@@ -16,13 +16,14 @@ from datetime import date, datetime, time
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from audit.models import UserSession
 from customers.models import (
-    Contact,
     Contract,
     Correspondence,
     Customer,
@@ -31,8 +32,8 @@ from customers.models import (
     InvoiceLine,
     Payment,
 )
-from retention.models import DeletionLog, LegalHold, PurgeRun
-from retention.purges.base import AnyOf, BatchResult, PreviewLine, Purge
+from retention.models import PurgeRun
+from retention.purges.base import AnyOf, BatchResult, Deletion, PreviewLine, Purge, Tonight, active_hold
 from retention.purges.erasure import erasure_steps
 from retention.windows import (
     RetentionPeriods,
@@ -52,13 +53,16 @@ def accounting_cutoff(*, today: date, periods: RetentionPeriods) -> date:
     return first_kept_day(lambda voucher: accounting_deletable_on([voucher], periods=periods), today=today)
 
 
+def subject(customer_id_field: str) -> Coalesce:
+    """The customer a record outliving its customer row is about: `customer_id`, or once that is
+    NULL, the `former_customer_id` the database kept (customers.models.keeps_former_customer)."""
+    prefix = customer_id_field.removesuffix("customer_id")
+    return Coalesce(F(customer_id_field), F(f"{prefix}former_customer_id"))
+
+
 def among(field: str, ids: list[int]) -> AnyOf:
     """`field` is one of `ids` (a batch's ids as one array parameter; see AnyOf)."""
     return AnyOf(F(field), ids)
-
-
-def active_hold(*, customer_field: str, today: date) -> Exists:
-    return Exists(LegalHold.objects.active(today=today).filter(customer_id=OuterRef(customer_field)))
 
 
 def due_customers(*, today: date, periods: RetentionPeriods) -> CustomerQuerySet:
@@ -93,8 +97,12 @@ def due_customers(*, today: date, periods: RetentionPeriods) -> CustomerQuerySet
 class CustomerBatchPurge(Purge):
     """Walks due customers in id order, one locked batch at a time."""
 
-    def customers(self, *, today: date) -> CustomerQuerySet:
+    def customers(self, *, today: date, tonight: Tonight | None = None) -> CustomerQuerySet:
         return due_customers(today=today, periods=self.periods)
+
+    def lines(self, counts: dict[str, int], *, today: date) -> list[PreviewLine]:
+        reason = self.reason(today=today)
+        return [PreviewLine(model, count, reason) for model, count in counts.items()]
 
     def lock_customers(self, *, today: date) -> list[int]:
         return self.lock_next_batch(self.customers(today=today))
@@ -124,7 +132,7 @@ class CorrespondencePurge(CustomerBatchPurge):
         # From settings alone: with no step on, no per-customer work at all.
         self.erasures = erasure_steps()
 
-    def customers(self, *, today: date) -> CustomerQuerySet:
+    def customers(self, *, today: date, tonight: Tonight | None = None) -> CustomerQuerySet:
         has_correspondence = Exists(Correspondence.objects.filter(customer_id=OuterRef("pk")))
         due = super().customers(today=today)
         if not self.erasures:
@@ -139,9 +147,13 @@ class CorrespondencePurge(CustomerBatchPurge):
         """The correspondence of these customers (a list of ids, or a query of them)."""
         return Correspondence.objects.filter(customer_id__in=customer_ids)
 
-    def preview(self, *, today: date) -> list[PreviewLine]:
-        count = self.rows(self.customers(today=today).values("pk")).count()
-        lines = [PreviewLine("customers.Correspondence", count, self.reason(today=today))]
+    def preview(self, *, today: date, tonight: Tonight | None = None) -> list[PreviewLine]:
+        tonight = tonight or Tonight()
+        customers = list(self.customers(today=today).values_list("pk", flat=True))
+        steps = [Deletion(self.rows(customers), "customer_id")]
+        lines = self.lines(self.count_steps(steps, tonight=tonight), today=today)
+        # The customer-account purge, later tonight, takes those the processors erase now.
+        tonight.erased_customers = customers
         for erasure in self.erasures:
             lines += erasure.preview_lines(
                 customers=self.customers(today=today), reason=self.reason(today=today)
@@ -174,14 +186,24 @@ class ContractPurge(Purge):
 
     category = "contracts"
 
-    def due(self, *, today: date) -> QuerySet[Contract]:
-        return Contract.objects.filter(customer__isnull=True).exclude(invoice_refers_to_contract())
+    def due(self, *, today: date, tonight: Tonight | None = None) -> QuerySet[Contract]:
+        """Contracts without a customer that no invoice refers to; for a preview, counting the
+        customers and invoices that go earlier tonight as gone already."""
+        tonight = tonight or Tonight.ran()
+        orphans = Contract.objects.filter(
+            Q(customer__isnull=True) | Q(customer__in=tonight.going_of(Customer))
+        )
+        referring = tonight.left(Invoice.objects.filter(contract_id=OuterRef("pk")))
+        return tonight.left(orphans).exclude(Exists(referring))
 
-    def preview(self, *, today: date) -> list[PreviewLine]:
+    def preview(self, *, today: date, tonight: Tonight | None = None) -> list[PreviewLine]:
+        tonight = tonight or Tonight()
+        counts = self.count_steps(
+            [Deletion(self.due(today=today, tonight=tonight), subject("customer_id"))], tonight=tonight
+        )
         return [
-            PreviewLine(
-                "customers.Contract", self.due(today=today).count(), "customer gone, no invoice refers to it"
-            )
+            PreviewLine(model, count, "customer gone, no invoice refers to it")
+            for model, count in counts.items()
         ]
 
     def delete_batch(self, *, today: date, run: PurgeRun) -> BatchResult | None:
@@ -191,7 +213,8 @@ class ContractPurge(Purge):
         result = BatchResult()
         rows = Contract.objects.filter(among("pk", ids))
         result.add(
-            "customers.Contract", self.log_grouped(run=run, queryset=rows, customer_field="customer_id")
+            "customers.Contract",
+            self.log_grouped(run=run, queryset=rows, customer_field=subject("customer_id")),
         )
         rows.delete()
         return result
@@ -235,18 +258,16 @@ class InvoicePurge(Purge):
             .exclude(active_hold(customer_field="customer_id", today=today))
         )
 
-    def preview(self, *, today: date) -> list[PreviewLine]:
-        due = self.due(today=today)
+    def preview(self, *, today: date, tonight: Tonight | None = None) -> list[PreviewLine]:
+        tonight = tonight or Tonight()
         cutoff = accounting_cutoff(today=today, periods=self.periods)
         reason = (
             f"vouchers dated before {date_format(cutoff, 'SHORT_DATE_FORMAT')}: "
             f"financial year ended + {self.periods.accounting_years} years (bokføringsloven § 13)"
         )
-        return [
-            PreviewLine("customers.Invoice", due.count(), reason),
-            PreviewLine("customers.InvoiceLine", InvoiceLine.objects.filter(invoice__in=due).count(), reason),
-            PreviewLine("customers.Payment", Payment.objects.filter(invoice__in=due).count(), reason),
-        ]
+        # The run takes credit notes first, then invoices, from the same `due`: one set either way.
+        counts = self.count_steps([Deletion(self.due(today=today), subject("customer_id"))], tonight=tonight)
+        return [PreviewLine(model, count, reason) for model, count in counts.items()]
 
     def delete_batch(self, *, today: date, run: PurgeRun) -> BatchResult | None:
         while True:
@@ -262,10 +283,14 @@ class InvoicePurge(Purge):
             (
                 "customers.InvoiceLine",
                 InvoiceLine.objects.filter(among("invoice_id", ids)),
-                "invoice__customer_id",
+                subject("invoice__customer_id"),
             ),
-            ("customers.Payment", Payment.objects.filter(among("invoice_id", ids)), "invoice__customer_id"),
-            ("customers.Invoice", invoices, "customer_id"),
+            (
+                "customers.Payment",
+                Payment.objects.filter(among("invoice_id", ids)),
+                subject("invoice__customer_id"),
+            ),
+            ("customers.Invoice", invoices, subject("customer_id")),
         ):
             result.add(model, self.log_grouped(run=run, queryset=queryset, customer_field=customer_field))
         invoices.delete()  # lines and payments follow by ON DELETE CASCADE
@@ -279,102 +304,68 @@ class CustomerAccountPurge(CustomerBatchPurge):
 
     category = "customer_account"
 
-    def customers(self, *, today: date) -> CustomerQuerySet:
-        has_correspondence = Exists(Correspondence.objects.filter(customer_id=OuterRef("pk")))
-        due = super().customers(today=today).exclude(has_correspondence)
+    def customers(self, *, today: date, tonight: Tonight | None = None) -> CustomerQuerySet:
+        tonight = tonight or Tonight.ran()
+        # Correspondence that goes earlier tonight (a preview) no longer holds the customer back.
+        remaining = tonight.left(Correspondence.objects.filter(customer_id=OuterRef("pk")))
+        due = super().customers(today=today).exclude(Exists(remaining))
         for erasure in erasure_steps():
-            due = due.filter(erasure.erased())
+            erased = erasure.erased()
+            if tonight.erased_customers is not None:  # a preview: the processors erase them tonight
+                erased |= Q(pk__in=tonight.erased_customers)
+            due = due.filter(erased)
         return due
 
-    def preview(self, *, today: date) -> list[PreviewLine]:
-        # The correspondence purge runs first the same night, so every due customer counts here,
-        # also those whose correspondence is still waiting for it.
-        due_customers_tonight = super().customers(today=today)
-        due = due_customers_tonight.values("pk")
-        reason = self.reason(today=today)
+    def steps(self, *, customers: list[int] | QuerySet[Any], tonight: Tonight) -> list[Deletion]:
+        """What goes with these customers, in the order it is deleted; each step's cascades
+        (contacts, holds, analytics ids, access requests, e-mail addresses, invoice lines) follow
+        it. `customers` is the locked batch (ids) or, for a preview, every due customer."""
+
+        def of_customers(field: str) -> Q | AnyOf:
+            if isinstance(customers, list):
+                return among(field, customers)
+            return Q(**{f"{field}__in": customers})
+
+        user_model = get_user_model()
+        # Sign-ins of staff who are also customers stay; only customer-only accounts go: the
+        # customer's own sign-in and those of contacts staff let into the portal.
+        users = user_model.objects.filter(
+            Q(customer__in=customers) | Q(contact__customer__in=customers), is_staff=False, is_superuser=False
+        )
+        user_subject = Coalesce(F("customer__pk"), F("contact__customer__pk"))
+        sessions = Session.objects.filter(
+            session_key__in=UserSession.objects.filter(user__in=users.values("pk")).values("session_id")
+        )
+        session_subject = Subquery(
+            UserSession.objects.filter(session_id=OuterRef("pk"))
+            .annotate(subject=Coalesce(F("user__customer__pk"), F("user__contact__customer__pk")))
+            .values("subject")[:1]
+        )
+        drafts = Invoice.objects.filter(of_customers("customer_id"), issued_on__isnull=True)
+        # Contracts no issued invoice refers to go with the customer (logged in their own
+        # category); the others stay without a customer until their invoices have gone.
+        kept_invoice = tonight.left(
+            Invoice.objects.filter(contract_id=OuterRef("pk"), issued_on__isnull=False)
+        )
+        contracts = Contract.objects.filter(of_customers("customer_id")).exclude(Exists(kept_invoice))
         return [
-            PreviewLine("customers.Customer", due_customers_tonight.count(), reason),
-            PreviewLine("customers.Contact", Contact.objects.filter(customer_id__in=due).count(), reason),
-            PreviewLine(
-                "customers.Invoice (drafts)",
-                Invoice.objects.filter(customer_id__in=due, issued_on__isnull=True).count(),
-                reason,
-            ),
+            Deletion(tonight.left(sessions), session_subject, "sessions_and_audit"),
+            Deletion(tonight.left(users), user_subject),
+            Deletion(tonight.left(drafts), subject("customer_id"), "invoices"),
+            Deletion(tonight.left(contracts), subject("customer_id"), "contracts"),
+            Deletion(tonight.left(Customer.objects.filter(of_customers("pk"))), "pk"),
         ]
+
+    def preview(self, *, today: date, tonight: Tonight | None = None) -> list[PreviewLine]:
+        tonight = tonight or Tonight()
+        customers = list(self.customers(today=today, tonight=tonight).values_list("pk", flat=True))
+        counts = self.count_steps(self.steps(customers=customers, tonight=tonight), tonight=tonight)
+        return self.lines(counts, today=today)
 
     def delete_batch(self, *, today: date, run: PurgeRun) -> BatchResult | None:
         customer_ids = self.lock_customers(today=today)
         if not customer_ids:
             return None
         result = BatchResult()
-        user_model = get_user_model()
-        # Sign-ins of staff who are also customers stay; only customer-only accounts go.
-        # The customer's own sign-in and those of contacts staff let into the portal.
-        users = user_model.objects.filter(
-            Q(customer__in=customer_ids) | Q(contact__customer__in=customer_ids),
-            is_staff=False,
-            is_superuser=False,
-        )
-        user_ids = {
-            user_id: own_customer or contact_customer
-            for user_id, own_customer, contact_customer in users.values_list(
-                "pk", "customer", "contact__customer"
-            )
-        }
-        # Drafts are rare: find them first, and skip their queries when there are none.
-        draft_ids = list(
-            Invoice.objects.filter(among("customer_id", customer_ids), issued_on__isnull=True).values_list(
-                "pk", flat=True
-            )
-        )
-        drafts = Invoice.objects.filter(among("pk", draft_ids))
-        # Contracts no issued invoice refers to go with the customer (logged in their own category);
-        # the others stay without a customer until their invoices have gone.
-        contracts = Contract.objects.filter(among("customer_id", customer_ids)).exclude(
-            Exists(Invoice.objects.filter(contract_id=OuterRef("pk"), issued_on__isnull=False))
-        )
-        contract_ids = list(contracts.values_list("pk", flat=True))
-        result.add(
-            "customers.Contract",
-            self.log_grouped(
-                run=run,
-                queryset=Contract.objects.filter(among("pk", contract_ids)),
-                customer_field="customer_id",
-                category="contracts",
-            ),
-        )
-        to_log: list[tuple[str, QuerySet[Any], str]] = [
-            ("customers.Contact", Contact.objects.filter(among("customer_id", customer_ids)), "customer_id"),
-            (
-                "retention.LegalHold",
-                LegalHold.objects.filter(among("customer_id", customer_ids)),
-                "customer_id",
-            ),
-            ("customers.Customer", Customer.objects.filter(among("pk", customer_ids)), "pk"),
-        ]
-        if draft_ids:
-            lines = InvoiceLine.objects.filter(among("invoice_id", draft_ids))
-            to_log += [
-                ("customers.InvoiceLine", lines, "invoice__customer_id"),
-                ("customers.Invoice", drafts, "customer_id"),
-            ]
-        else:
-            result.add("customers.InvoiceLine", 0)
-            result.add("customers.Invoice", 0)
-        for model, queryset, customer_field in to_log:
-            result.add(model, self.log_grouped(run=run, queryset=queryset, customer_field=customer_field))
-        DeletionLog.objects.bulk_create(
-            self.log_entry(
-                run=run, model=user_model._meta.label, customer_id=customer_id, ids=[user_id], count=1
-            )
-            for user_id, customer_id in user_ids.items()
-        )
-        if draft_ids:
-            drafts.delete()
-        if contract_ids:
-            Contract.objects.filter(among("pk", contract_ids)).delete()
-        Customer.objects.filter(among("pk", customer_ids)).delete()
-        if user_ids:
-            user_model.objects.filter(pk__in=list(user_ids)).delete()
-            result.add(user_model._meta.label, len(user_ids))
+        self.run_steps(self.steps(customers=customer_ids, tonight=Tonight.ran()), run=run, result=result)
         return result

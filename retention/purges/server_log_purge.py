@@ -33,7 +33,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from retention.models import PurgeRun
-from retention.purges.base import BatchResult, PreviewLine, Purge
+from retention.purges.base import BatchResult, PreviewLine, Purge, Tonight
 from retention.server_log_store import (
     S3_MAX_KEYS,
     LifecycleChange,
@@ -73,7 +73,7 @@ class ServerLogPurge(Purge):
     def cutoff(self, *, today: date) -> date:
         return server_log_cutoff(today, periods=self.periods)
 
-    def preview(self, *, today: date) -> list[PreviewLine]:
+    def preview(self, *, today: date, tonight: Tonight | None = None) -> list[PreviewLine]:
         cutoff = self.cutoff(today=today)
         due, position = 0, None
         while True:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.db.backends.signals import connection_created
 from django.test import Client
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -50,3 +51,22 @@ def test_503_naming_the_database_when_postgresql_is_down() -> None:
     failing = [name for name, value in json.loads(body).items() if value != "OK"]
     assert len(failing) == 1
     assert failing[0].startswith("Database")
+
+
+@pytest.mark.django_db
+def test_a_probe_opens_no_database_connection_of_its_own(client: Client) -> None:
+    """A load balancer polls every second from every node: each probe asks on the worker's own
+    persistent connection instead of opening (and forking a PostgreSQL backend for) a new one."""
+    client.get("/healthz", HTTP_ACCEPT="application/json")
+    opened: list[object] = []
+
+    def note(sender: object, connection: object, **kwargs: object) -> None:
+        opened.append(connection)
+
+    connection_created.connect(note)
+    try:
+        for _ in range(3):
+            assert client.get("/healthz", HTTP_ACCEPT="application/json").status_code == 200
+    finally:
+        connection_created.disconnect(note)
+    assert opened == []

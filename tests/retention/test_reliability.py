@@ -957,11 +957,6 @@ def test_after_the_purge_a_former_customer_is_only_in_her_held_invoices_billing_
     assert list(Invoice.objects.filter(billing_email=email).values_list("pk", flat=True)) == [held.pk]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="django_admin_log keeps object_repr (the customer's name) after the purge; no purge "
-    "deletes or scrubs admin history entries about purged records",
-)
 @pytest.mark.django_db(transaction=True)
 def test_a_staff_edit_in_the_admin_leaves_no_trace_of_the_name_after_the_purge() -> None:
     name = "Halvard Qxyzbrekke"
