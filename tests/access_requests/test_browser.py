@@ -111,15 +111,26 @@ def own_queue() -> Iterator[str]:
     database = connections["default"].settings_dict
     queue = f"browser-test-{uuid.uuid4().hex}"
     before = (celery_app.conf.task_default_queue, celery_app.conf.task_always_eager, database["CONN_MAX_AGE"])
+    routes = celery_app.conf.task_routes
     celery_app.conf.task_default_queue = queue
     celery_app.conf.task_always_eager = False
     database["CONN_MAX_AGE"] = 0
+    # Every task, the export build included (routed to the exports queue in production), goes to
+    # this test's queue; the router caches its table, so it is rebuilt both ways.
+    _route_tasks({"*": {"queue": queue}})
     try:
         yield queue
     finally:
+        _route_tasks(routes)
         celery_app.conf.task_default_queue, celery_app.conf.task_always_eager, database["CONN_MAX_AGE"] = (
             before
         )
+
+
+def _route_tasks(routes: Any) -> None:
+    celery_app.conf.task_routes = routes
+    celery_app.amqp.flush_routes()
+    celery_app.amqp.__dict__.pop("router", None)
 
 
 def sign_in_code_for(email: str) -> str:

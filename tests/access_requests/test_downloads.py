@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import time_machine
 from django.core.files.storage import default_storage
 from django.test import Client
 from django.urls import reverse
@@ -97,6 +98,15 @@ def test_s3_redirects_to_a_presigned_url_valid_at_most_five_minutes(
     assert AuditEvent.objects.filter(
         kind=AuditEvent.Kind.EXPORT_DOWNLOADED, customer_id=alice.pk, object_id=str(access_request.pk)
     ).exists()
+
+
+def test_the_zip_she_is_compared_with_does_not_depend_on_the_clocks_second() -> None:
+    # The download above is compared with a ZIP built again at comparison time; ZIP timestamps
+    # step every two seconds, so the two builds must not take the time from the clock.
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        first = small_zip()
+        traveller.shift(timedelta(seconds=3))
+        assert small_zip() == first
 
 
 def test_after_seven_days_the_download_is_gone_with_a_page_offering_a_new_request(

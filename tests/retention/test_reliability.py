@@ -26,7 +26,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -57,6 +56,7 @@ from retention.purges.customers import among, customer_data_cutoff, due_customer
 from retention.services import PURGES, legal_hold_place, purge_all, purge_run
 from retention.windows import RetentionPeriods, customer_data_deletable_on
 from tests.factories import ContactFactory, ContractFactory, CorrespondenceFactory, CustomerFactory
+from tests.processes import database_url
 
 OSLO = ZoneInfo("Europe/Oslo")
 BASE_DIR = Path(settings.BASE_DIR)
@@ -366,18 +366,6 @@ def assert_purged_exactly(*, before: Snapshot, due: dict[str, set[Any]], runs: I
 
 
 # --- running the real purge in other processes ---------------------------------------------------
-
-
-def database_url() -> str:
-    """The test database, as a DATABASE_URL for a child process."""
-    db = connection.settings_dict
-    credentials = quote(db["USER"] or "", safe="")
-    if db["PASSWORD"]:
-        credentials += ":" + quote(db["PASSWORD"], safe="")
-    host = db["HOST"] or db.get("OPTIONS", {}).get("host") or "127.0.0.1"
-    if host.startswith("/"):  # a Unix socket directory, as the embedded PostgreSQL uses
-        return f"postgres://{credentials}@/{db['NAME']}?host={host}"
-    return f"postgres://{credentials}@{quote(host, safe='')}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 # A Django process that waits for orders (one JSON line each on stdin) and forks one worker per
