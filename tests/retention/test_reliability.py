@@ -553,10 +553,12 @@ def test_a_worker_killed_at_any_point_leaves_nothing_half_done_and_the_next_run_
             assert run.counts == dict(logged)
 
     where = Counter(landed)
-    # The kills hit running work, several of them inside a batch's transaction, in several purges.
+    # The kills hit running work, several of them inside a batch's transaction, in more than one
+    # purge. The account and invoice purges take most of a night since the preview shares their
+    # steps, so kills timed as fractions of a whole run land mostly there: two purges, not three.
     assert len(landed) - where["after the end"] >= 10, where
     assert where["idle in transaction"] >= 3, where
-    assert len(killed_in) >= 3, killed_in
+    assert len(killed_in) >= 2, killed_in
 
 
 def kill(pid: int, backend: int, workers: Workers) -> str:
