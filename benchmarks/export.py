@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks import databases  # noqa: E402
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/portal"
 RATIO_GOAL = 2.5
 RSS_GOAL_MB = 150.0
@@ -47,10 +49,7 @@ RSS_FLAT_MB = 10.0
 
 
 def bench_database_url(base_url: str) -> tuple[str, str]:
-    """The benchmark's URL and database name, beside the configured one: `<name>_bench_export`."""
-    parts = urlsplit(base_url)
-    name = f"{parts.path.lstrip('/') or 'portal'}_bench_export"
-    return urlunsplit(parts._replace(path=f"/{name}")), name
+    return databases.bench_database_url(base_url, "export")
 
 
 def _maintenance_url(url: str) -> str:

@@ -39,6 +39,8 @@ from urllib.parse import urlsplit, urlunsplit
 if __name__ == "__main__":  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks import databases
+
 AUDIT_TABLES = ("audit_auditevent",)
 CUSTOMER_TABLES = (
     "customers_customer",
@@ -313,15 +315,6 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-def _admin(url: str, *statements: str) -> None:
-    """Run statements outside any transaction, from the server's maintenance database."""
-    import psycopg
-
-    with psycopg.connect(_with_database(url, "postgres"), autocommit=True) as admin:
-        for statement in statements:
-            admin.execute(statement)
-
-
 def _use_database(name: str) -> None:
     from django.db import connection
 
@@ -348,8 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     import django
     from django.core.management import call_command
 
-    _admin(url, f'DROP DATABASE IF EXISTS "{copy}"', f'DROP DATABASE IF EXISTS "{template}"')
-    _admin(url, f'CREATE DATABASE "{template}"')
+    databases.admin_execute(url, f'DROP DATABASE IF EXISTS "{copy}"', f'DROP DATABASE IF EXISTS "{template}"')
+    databases.admin_execute(url, f'CREATE DATABASE "{template}"')
     django.setup()
     call_command("migrate", verbosity=0)
 
@@ -373,8 +366,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, Measurement]] = {}
     for side, (fast_path, workloads) in sides.items():
         _use_database("postgres")
-        _admin(url, f'DROP DATABASE IF EXISTS "{copy}"')
-        _admin(url, f'CREATE DATABASE "{copy}" TEMPLATE "{template}" STRATEGY FILE_COPY', "CHECKPOINT")
+        databases.admin_execute(url, f'DROP DATABASE IF EXISTS "{copy}"')
+        databases.admin_execute(
+            url, f'CREATE DATABASE "{copy}" TEMPLATE "{template}" STRATEGY FILE_COPY', "CHECKPOINT"
+        )
         _use_database(copy)
         pgtrigger_fast_path(on=fast_path)
         results[side] = {}
@@ -387,7 +382,9 @@ def main(argv: list[str] | None = None) -> int:
                 c.execute("CHECKPOINT")
     _use_database("postgres")
     if not arguments.keep:
-        _admin(url, f'DROP DATABASE IF EXISTS "{copy}"', f'DROP DATABASE IF EXISTS "{template}"')
+        databases.admin_execute(
+            url, f'DROP DATABASE IF EXISTS "{copy}"', f'DROP DATABASE IF EXISTS "{template}"'
+        )
 
     report(results)
     return 0

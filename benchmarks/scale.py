@@ -36,11 +36,12 @@ from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if __name__ == "__main__":  # run as a script: make the project importable
     sys.path.insert(0, str(ROOT))
+
+from benchmarks import databases  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/portal"
 BIG_CUSTOMER_INVOICES = 10_000
@@ -138,18 +139,7 @@ class Timing:
 
 
 def bench_database_url(base_url: str) -> tuple[str, str]:
-    parts = urlsplit(base_url)
-    name = f"{parts.path.lstrip('/') or 'portal'}_bench_scale"
-    return urlunsplit(parts._replace(path=f"/{name}")), name
-
-
-def _admin(url: str, *statements: str) -> None:
-    import psycopg
-
-    maintenance = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    with psycopg.connect(maintenance, autocommit=True) as admin:
-        for statement in statements:
-            admin.execute(statement)
+    return databases.bench_database_url(base_url, "scale")
 
 
 def peak_rss_mb() -> float:
@@ -370,7 +360,9 @@ def main(argv: list[str] | None = None) -> int:
         "SECURE_TRANSPORT": "0", "ALLOWED_HOSTS": "testserver", "LOG_LEVEL": "WARNING",
     })  # fmt: skip
     if not arguments.reuse:
-        _admin(database_url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+        databases.admin_execute(
+            database_url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'
+        )
 
     import django
     from django.core.management import call_command
@@ -398,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         connection.close()
         if not arguments.keep:
-            _admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            databases.admin_execute(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     report(timings, purge_seconds=purge_seconds, purged=purged, scale=arguments.scale)
     return 0
 

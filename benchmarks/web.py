@@ -36,11 +36,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if __name__ == "__main__":  # run as a script: make the project importable
     sys.path.insert(0, str(ROOT))
+
+from benchmarks import databases  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/portal"
 SETTINGS_MODULE = "benchmarks.web_settings"
@@ -82,18 +83,7 @@ class Result:
 
 
 def bench_database_url(base_url: str) -> tuple[str, str]:
-    parts = urlsplit(base_url)
-    name = f"{parts.path.lstrip('/') or 'portal'}_bench_web"
-    return urlunsplit(parts._replace(path=f"/{name}")), name
-
-
-def _admin(url: str, *statements: str) -> None:
-    import psycopg
-
-    maintenance = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    with psycopg.connect(maintenance, autocommit=True) as admin:
-        for statement in statements:
-            admin.execute(statement)
+    return databases.bench_database_url(base_url, "web")
 
 
 def production_environment(database_url: str) -> dict[str, str]:
@@ -326,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     database_url, name = bench_database_url(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))
     environment = production_environment(database_url)
     os.environ.update(environment)
-    _admin(database_url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+    databases.admin_execute(database_url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
 
     import django
     from django.core.management import call_command
@@ -357,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop(server)
         if not arguments.keep:
-            _admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            databases.admin_execute(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     report(results, low=arguments.connections, high=arguments.high_connections, workers=arguments.workers)
     return 0
 
