@@ -522,6 +522,13 @@ class Correspondence(models.Model):
     )
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     external_id = models.CharField(_("external id"), max_length=100)
+    # The address the conversation was with, which may be one she no longer has: the processors
+    # find her mail and tickets by it as well as by her current addresses.
+    email = models.EmailField(
+        _("e-mail address"),
+        blank=True,
+        help_text=_("The customer's address this conversation was with, if not her current one."),
+    )
     subject = models.CharField(_("subject"), max_length=250)
     opened_at = models.DateTimeField(_("opened"))
     last_message_at = models.DateTimeField(_("last message"))

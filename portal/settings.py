@@ -301,6 +301,13 @@ GA_PROPERTY_ID = env.str("GA_PROPERTY_ID", default="")
 GA_CREDENTIALS_FILE = env.str("GA_CREDENTIALS_FILE", default="")
 GA_API_ENDPOINT = env.str("GA_API_ENDPOINT", default="")
 GA_USER_DELETION_ENDPOINT = env.str("GA_USER_DELETION_ENDPOINT", default="https://www.googleapis.com")
+GOOGLE_WORKSPACE_CREDENTIALS_FILE = env.str("GOOGLE_WORKSPACE_CREDENTIALS_FILE", default="")
+GOOGLE_WORKSPACE_MAILBOXES = [
+    address.strip().lower()
+    for address in env.list("GOOGLE_WORKSPACE_MAILBOXES", default=[])
+    if address.strip()
+]
+GOOGLE_WORKSPACE_API_ENDPOINT = env.str("GOOGLE_WORKSPACE_API_ENDPOINT", default="")
 
 # --- Security: sessions, rate limits, headers ---------------------------------------------------
 # OWASP ASVS 5.0 level 2 where it applies. Staff reach /admin/ through allauth's sign-in and only

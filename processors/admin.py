@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext, ngettext
@@ -21,10 +23,31 @@ from django.utils.translation import gettext_lazy as _
 
 from processors import registry
 from processors import selectors as processor_selectors
+from processors.google_workspace import GoogleWorkspaceConnector
 from processors.models import ProcessorCheck, ProcessorJob, ProcessorOverview
-from processors.services import check_processors
+from processors.services import check_processors, vault_confirm
 from retention import data_map
 from retention.admin import ReadOnlyAdmin
+
+
+class VaultConfirmationForm(forms.Form):
+    """Staff's word that no Google Vault retention rule or hold keeps customer mail (see
+    `processors.google_workspace`), with the day they looked."""
+
+    vault_confirmed_on = forms.DateField(
+        label=_("Checked in Google Vault on"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=_(
+            "Confirm that in Google Vault (Retention) no retention rule or hold keeps the mailboxes' "
+            "customer mail beyond the policy: Vault keeps what it covers even after the portal deletes it."
+        ),
+    )
+
+    def clean_vault_confirmed_on(self) -> Any:
+        day = self.cleaned_data["vault_confirmed_on"]
+        if day > timezone.localdate():
+            raise forms.ValidationError(_("The day you looked cannot be in the future."), code="future")
+        return day
 
 
 def _processor_section(connector: Any, *, latest: Any) -> dict[str, Any]:
@@ -45,6 +68,10 @@ def _processor_section(connector: Any, *, latest: Any) -> dict[str, Any]:
         "outstanding": processor_selectors.outstanding_job_count(connector.key)
         if connector.erases_customers
         else 0,
+        "vault": processor_selectors.latest_vault_confirmation()
+        if isinstance(connector, GoogleWorkspaceConnector)
+        else None,
+        "asks_vault": isinstance(connector, GoogleWorkspaceConnector),
     }
 
 
@@ -62,7 +89,20 @@ class ProcessorOverviewAdmin(ReadOnlyAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         connectors = registry.all_connectors()
-        if request.method == "POST":
+        vault_form = VaultConfirmationForm(initial={"vault_confirmed_on": timezone.localdate()})
+        if request.method == "POST" and request.POST.get("action") == "vault_confirm":
+            if not request.user.has_perm("processors.add_vaultconfirmation"):
+                raise PermissionDenied
+            vault_form = VaultConfirmationForm(request.POST)
+            if vault_form.is_valid():
+                vault_confirm(
+                    confirmed_on=vault_form.cleaned_data["vault_confirmed_on"], confirmed_by=request.user
+                )
+                self.message_user(
+                    request, gettext("Recorded: Google Vault keeps no customer mail."), messages.SUCCESS
+                )
+                return HttpResponseRedirect(request.path)
+        elif request.method == "POST":
             checked = check_processors(connectors=[c for c in connectors if c.is_configured()])
             failing = [check for check in checked if not check.ok]
             self.message_user(
@@ -84,9 +124,12 @@ class ProcessorOverviewAdmin(ReadOnlyAdmin):
             "sections": [_processor_section(connector, latest=latest) for connector in connectors],
             "any_configured": any(connector.is_configured() for connector in connectors),
             "stale_after_days": processor_selectors.CHECK_STALE_AFTER.days,
+            "vault_form": vault_form,
+            "may_confirm_vault": request.user.has_perm("processors.add_vaultconfirmation"),
             **(extra_context or {}),
         }
-        return TemplateResponse(request, "admin/processors/processors.html", context)
+        status = 400 if vault_form.is_bound and vault_form.errors else 200
+        return TemplateResponse(request, "admin/processors/processors.html", context, status=status)
 
 
 @admin.register(ProcessorJob)

@@ -36,12 +36,15 @@ class JobLedger:
             .order_by("pk")
         )
 
-    def add(self, kind: str, *, target_ids: Sequence[int] = ()) -> ProcessorJob:
+    def add(self, kind: str, *, target_ids: Sequence[int] = (), external_id: str = "") -> ProcessorJob:
+        """A new step; `external_id` names where at the processor it applies when the processor has
+        no job id of its own for it (the Gmail mailbox a batch deletion is made in)."""
         return ProcessorJob.objects.create(
             processor=self.processor,
             kind=kind,
             customer_id=self.customer_id,
             target_ids=list(target_ids),
+            external_id=external_id,
             run=self.run,
         )
 

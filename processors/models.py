@@ -106,3 +106,27 @@ class ProcessorOverview(ProcessorCheck):
         proxy = True
         verbose_name = _("processor")
         verbose_name_plural = _("processors")
+
+
+class VaultConfirmation(models.Model):
+    """Staff's word, with the date they looked, that no Google Vault retention rule or hold keeps
+    customer mail past the portal's deletion of it. Vault can keep what the Gmail API deletes, and
+    its API can neither read nor set retention rules, so this is the one way the portal knows; the
+    Google Workspace check reports drift while there is none from the last year. The staff member is
+    kept by id and name (staff are not customers: no personal data of a customer here)."""
+
+    confirmed_on = models.DateField(
+        _("checked in Google Vault on"),
+        help_text=_("The day you looked at Vault's retention rules and holds."),
+    )
+    confirmed_by_id = models.BigIntegerField(_("confirmed by (user id)"))
+    confirmed_by_name = models.CharField(_("confirmed by"), max_length=150)
+    recorded_at = models.DateTimeField(_("recorded"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("Google Vault confirmation")
+        verbose_name_plural = _("Google Vault confirmations")
+        ordering = ["-confirmed_on", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.confirmed_on:%Y-%m-%d} {self.confirmed_by_name}"

@@ -1,4 +1,6 @@
-"""Processor connectors: Zendesk, Google Analytics and S3 behind one interface (see `base`).
+"""Processor connectors: Zendesk, Google Workspace, Google Analytics and S3 behind one interface
+(see `base`). The purge asks them in this order: a customer's mail goes after her tickets and
+before the portal's own rows.
 
 `connectors()` answers the configured ones, from settings alone (no import of a client library, no
 network): the purge asks it on every run and must stay fast when none is configured.
@@ -19,13 +21,19 @@ from processors.base import (
     ProcessorUnavailable,
 )
 from processors.google_analytics import GoogleAnalyticsConnector
+from processors.google_workspace import GoogleWorkspaceConnector
 from processors.s3 import S3Connector
 from processors.zendesk import ZendeskConnector
 
 if TYPE_CHECKING:
     from customers.models import Customer
 
-CONNECTOR_CLASSES: tuple[type[Connector], ...] = (ZendeskConnector, GoogleAnalyticsConnector, S3Connector)
+CONNECTOR_CLASSES: tuple[type[Connector], ...] = (
+    ZendeskConnector,
+    GoogleWorkspaceConnector,
+    GoogleAnalyticsConnector,
+    S3Connector,
+)
 
 
 def all_connectors() -> list[Connector]:
@@ -70,6 +78,7 @@ __all__ = [
     "ErasureSubject",
     "ExternalTable",
     "GoogleAnalyticsConnector",
+    "GoogleWorkspaceConnector",
     "ProcessorDeletion",
     "ProcessorError",
     "ProcessorUnavailable",

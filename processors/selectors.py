@@ -11,28 +11,32 @@ from django.db.models import Exists, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from customers.models import Contact, Contract, Customer
+from customers.models import Contact, Contract, Correspondence, Customer
 from processors.base import ErasureSubject
-from processors.models import ProcessorCheck, ProcessorJob
+from processors.models import ProcessorCheck, ProcessorJob, VaultConfirmation
 from retention.models import AnalyticsIdentifier
 
 
 def customer_emails(customer_id: int) -> tuple[str, ...]:
-    """The customer's address and its contacts' addresses, lower-cased, without repeats."""
+    """Every address that is or was the customer's (see `erasure_subjects`), lower-cased, once."""
     return erasure_subjects([customer_id])[customer_id].emails
 
 
 def erasure_subjects(customer_ids: Sequence[int]) -> dict[int, ErasureSubject]:
-    """Each customer's e-mail addresses and analytics ids, in three queries for any number."""
+    """Each customer's e-mail addresses (hers, her contacts', and the ones her correspondence was
+    with, which may be earlier addresses) and analytics ids, in four queries for any number."""
     emails: dict[int, list[str]] = defaultdict(list)
     for customer_id, email in Customer.objects.filter(pk__in=customer_ids).values_list("pk", "email"):
         emails[customer_id].append(email)
-    for customer_id, email in (
-        Contact.objects.filter(customer_id__in=customer_ids)
-        .exclude(email="")
-        .values_list("customer_id", "email")
-    ):
-        emails[customer_id].append(email)
+    for model in (Contact, Correspondence):
+        for customer_id, email in (
+            model.objects.filter(customer_id__in=customer_ids)
+            .exclude(email="")
+            .order_by()
+            .values_list("customer_id", "email")
+            .distinct()
+        ):
+            emails[customer_id].append(email)
     identifiers: dict[int, list[tuple[int, str]]] = defaultdict(list)
     for pk, customer_id, client_id in (
         AnalyticsIdentifier.objects.filter(customer_id__in=customer_ids)
@@ -108,6 +112,11 @@ def outstanding_job_count(processor_key: str) -> int:
         .exclude(status=ProcessorJob.Status.COMPLETED)
         .count()
     )
+
+
+def latest_vault_confirmation() -> VaultConfirmation | None:
+    """Staff's latest word that Google Vault keeps no customer mail."""
+    return VaultConfirmation.objects.order_by("-confirmed_on", "-pk").first()
 
 
 # The check runs daily; a latest check older than this means the scheduler has stopped checking.

@@ -19,7 +19,8 @@ import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
@@ -27,7 +28,7 @@ from django.utils.translation import gettext_lazy as _
 
 from processors.base import Connector, ErasureSubject, ProcessorDeletion, ProcessorError
 from processors.ledger import JobLedger
-from processors.models import ProcessorCheck
+from processors.models import ProcessorCheck, VaultConfirmation
 from retention.models import AnalyticsIdentifier, PurgeRun
 
 if TYPE_CHECKING:
@@ -71,6 +72,16 @@ def check_processors(*, connectors: Sequence[Connector] | None = None) -> list[P
             )
         checks.append(check)
     return checks
+
+
+def vault_confirm(*, confirmed_on: date, confirmed_by: Any) -> VaultConfirmation:
+    """Record staff's word that no Google Vault rule or hold keeps customer mail; the row is its own
+    record of who said so and when (the Processors page shows the latest)."""
+    return VaultConfirmation.objects.create(
+        confirmed_on=confirmed_on,
+        confirmed_by_id=confirmed_by.pk,
+        confirmed_by_name=confirmed_by.get_username(),
+    )
 
 
 # --- The purge's step at the processors --------------------------------------------------------

@@ -251,7 +251,15 @@ def _categories() -> tuple[Category, ...]:
             tables=(
                 Table(
                     "customers.Correspondence",
-                    ("channel", "external_id", "subject", "opened_at", "last_message_at", "messages"),
+                    (
+                        "channel",
+                        "external_id",
+                        "email",
+                        "subject",
+                        "opened_at",
+                        "last_message_at",
+                        "messages",
+                    ),
                     "customer",
                 ),
             ),

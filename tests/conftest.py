@@ -81,13 +81,25 @@ def bob(db: None) -> Customer:
     return customer
 
 
-# The data migrations that create the staff groups and grant their permissions.
-STAFF_GROUP_MIGRATIONS = [
-    ("portal", "0001_staff_groups"),
-    ("retention", "0003_privacy_officer_permissions"),
-    ("access_requests", "0002_privacy_officer_permissions"),
-    ("retention", "0004_processors"),
-]
+def staff_group_migrations(loader: Any) -> list[Any]:
+    """The data migrations that create the staff groups and grant their permissions, in the order
+    they run: every migration of the project whose code asks for auth's Group model (found, not
+    listed, so the next app's grant is restored without anyone remembering)."""
+    import inspect
+
+    project = str(Path(__file__).resolve().parent.parent)
+    ordered: dict[Any, None] = {}
+    for leaf in sorted(loader.graph.leaf_nodes()):
+        ordered.update(dict.fromkeys(loader.graph.forwards_plan(leaf)))
+    found = []
+    for node in ordered:
+        migration = loader.get_migration(*node)
+        module = inspect.getmodule(migration)
+        if module is None or not str(module.__file__).startswith(project):
+            continue
+        if 'get_model("auth", "Group")' in inspect.getsource(module):
+            found.append(migration)
+    return found
 
 
 def restore_staff_groups() -> None:
@@ -100,8 +112,8 @@ def restore_staff_groups() -> None:
 
     loader = MigrationLoader(connection)
     state_apps = loader.project_state().apps
-    for app_label, name in STAFF_GROUP_MIGRATIONS:
-        for operation in loader.get_migration(app_label, name).operations:
+    for migration in staff_group_migrations(loader):
+        for operation in migration.operations:
             if isinstance(operation, RunPython):
                 operation.code(state_apps, None)  # type: ignore[arg-type]  # the grants use no schema editor
 

@@ -80,3 +80,19 @@ def test_a_signed_in_customer_who_is_not_staff_is_sent_to_the_admin_login(client
     response = client.get(reverse("admin:customers_customer_changelist"))
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_the_suite_restores_every_staff_group_grant_the_migrations_make() -> None:
+    """The grants the suite re-runs after a transactional test are found in the migrations, so a
+    new app's grant (the Privacy officer's Vault confirmation, say) is among them."""
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+
+    from tests.conftest import staff_group_migrations
+
+    names = [
+        (migration.app_label, migration.name)
+        for migration in staff_group_migrations(MigrationLoader(connection))
+    ]
+    assert names[0] == ("portal", "0001_staff_groups")
+    assert {("retention", "0004_processors"), ("processors", "0002_vault_confirmation")} <= set(names)

@@ -13,6 +13,7 @@ from tests.processors.fakes import (
     API_TOKEN,
     SUBDOMAIN,
     FakeGoogle,
+    FakeWorkspace,
     FakeZendesk,
 )
 
@@ -57,6 +58,31 @@ def fake_google(settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.fixture
+def fake_workspace(settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeWorkspace]:
+    """A local Google (token endpoint with domain-wide delegation, the Gmail API) with two
+    mailboxes, and the settings that turn the Google Workspace connector on and point it there."""
+    from google.oauth2 import service_account
+
+    from processors.google_workspace import GoogleWorkspaceConnector
+
+    monkeypatch.setattr(
+        service_account.Credentials, "_is_regional_access_boundary_lookup_required", lambda self: False
+    )
+    # googleapiclient's own retries back off for seconds; the tests see the first answer.
+    monkeypatch.setattr(GoogleWorkspaceConnector, "num_retries", 0)
+    fake = FakeWorkspace().start()
+    settings.GOOGLE_WORKSPACE_CREDENTIALS_FILE = fake.service_account_file(
+        tmp_path / "workspace-account.json"
+    )
+    settings.GOOGLE_WORKSPACE_MAILBOXES = list(fake.mailboxes)
+    settings.GOOGLE_WORKSPACE_API_ENDPOINT = fake.url
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
 def no_processors(settings: Any) -> None:
     """Every connector off, whatever a developer's .env says."""
     for name in (
@@ -65,6 +91,7 @@ def no_processors(settings: Any) -> None:
         "ZENDESK_API_TOKEN",
         "GA_PROPERTY_ID",
         "GA_CREDENTIALS_FILE",
+        "GOOGLE_WORKSPACE_CREDENTIALS_FILE",
     ):
         setattr(settings, name, "")
     settings.SERVER_LOGS_BUCKET = ""

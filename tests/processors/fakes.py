@@ -538,3 +538,177 @@ class FakeGoogle(FakeServer):
             )
         self.deletion_requests.append(request)
         return 200, {}, {**request, "deletionRequestTime": _stamp(datetime.now(UTC))}
+
+
+@dataclass
+class FakeMessage:
+    id: str
+    sender: str
+    to: str
+    cc: str
+    subject: str
+    text: str
+    sent_at: datetime
+    labels: tuple[str, ...] = ("INBOX",)
+
+    def addresses(self) -> set[str]:
+        found: set[str] = set()
+        for value in (self.sender, self.to, self.cc):
+            found.update(match.lower() for match in re.findall(r"[\w.+-]+@[\w.-]+", value))
+        return found
+
+
+GMAIL_SCOPE = "https://mail.google.com/"
+GMAIL_QUERY = re.compile(r"\{from:(\S+) to:\1 cc:\1 bcc:\1\}")
+
+
+class FakeWorkspace(FakeGoogle):
+    """Google's token endpoint with domain-wide delegation (the JWT's `sub` is the mailbox signed
+    in as; a mailbox not in `delegated` is refused as Google refuses it, 401 unauthorized_client),
+    and the Gmail API endpoints the connector uses: users.getProfile, users.messages.list (paged,
+    with Gmail's `{from:a to:a cc:a bcc:a}` search), users.messages.get (format=full) and
+    users.messages.batchDelete. `userId` "me" is the mailbox the access token was issued for."""
+
+    def __init__(
+        self, mailboxes: tuple[str, ...] = ("support@wphosting.example", "faktura@wphosting.example")
+    ) -> None:
+        super().__init__()
+        self.mailboxes: dict[str, dict[str, FakeMessage]] = {mailbox: {} for mailbox in mailboxes}
+        self.delegated = set(mailboxes)
+        self.tokens: dict[str, str] = {}
+        self.deleted: dict[str, list[str]] = {mailbox: [] for mailbox in mailboxes}
+        self.numbers = itertools.count(0x18C0_0000_0000_0000)
+        # Answer batchDelete 503 this many times (an outage half-way through a deletion).
+        self.fail_deletes = 0
+
+    def add_message(
+        self,
+        mailbox: str,
+        *,
+        sender: str,
+        to: str,
+        cc: str = "",
+        subject: str = "Hei",
+        text: str = "Tekst",
+        sent_at: datetime | None = None,
+        message_id: str | None = None,
+    ) -> str:
+        with self.lock:
+            identifier = message_id or format(next(self.numbers), "x")
+            self.mailboxes[mailbox][identifier] = FakeMessage(
+                identifier, sender, to, cc, subject, text, sent_at or datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+            )
+            return identifier
+
+    def held(self, mailbox: str) -> set[str]:
+        with self.lock:
+            return set(self.mailboxes[mailbox])
+
+    def _token(self, body: bytes) -> tuple[int, dict[str, str], Any]:
+        form = parse_qs(body.decode())
+        claims = self._signed_by_the_service_account((form.get("assertion") or [""])[0])
+        if claims is None:
+            return 400, {}, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
+        subject = str(claims.get("sub", "")).lower()
+        if subject not in self.delegated or GMAIL_SCOPE not in str(claims.get("scope", "")).split():
+            return (
+                401,
+                {},
+                {
+                    "error": "unauthorized_client",
+                    "error_description": "Client is unauthorized to retrieve access tokens using this "
+                    "method, or client not authorized for any of the scopes requested.",
+                },
+            )
+        self.tokens_issued += 1
+        token = f"workspace-token-{self.tokens_issued}"
+        self.tokens[token] = subject
+        return 200, {}, {"access_token": token, "expires_in": 3600, "token_type": "Bearer"}
+
+    def handle(
+        self, method: str, path: str, query: dict[str, list[str]], headers: Any, body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
+        if method == "POST" and path == "/token":
+            return self._token(body)
+        match = re.fullmatch(
+            r"/gmail/v1/users/([^/]+)/(profile|messages|messages/batchDelete|messages/(\w+))", path
+        )
+        if match is None:
+            return 404, {}, self.error_body(404, "Not found")
+        mailbox = self.tokens.get((headers.get("Authorization") or "").removeprefix("Bearer "))
+        if mailbox is None:
+            return UNAUTHENTICATED
+        if match.group(1) not in ("me", mailbox):
+            return 403, {}, self.error_body(403, "Delegation denied")
+        messages = self.mailboxes[mailbox]
+        what = match.group(2)
+        if what == "profile" and method == "GET":
+            return 200, {}, {"emailAddress": mailbox, "messagesTotal": len(messages), "historyId": "1"}
+        if what == "messages" and method == "GET":
+            return self._list(messages, query)
+        if what == "messages/batchDelete" and method == "POST":
+            if self.fail_deletes > 0:
+                self.fail_deletes -= 1
+                return 503, {}, self.error_body(503, "Backend Error")
+            ids = json.loads(body or b"{}").get("ids") or []
+            if not ids or len(ids) > 1000:
+                return 400, {}, self.error_body(400, "Invalid ids")
+            for identifier in ids:
+                if messages.pop(identifier, None) is not None:
+                    self.deleted[mailbox].append(identifier)
+            return 204, {}, None
+        if match.group(3) and method == "GET":
+            message = messages.get(match.group(3))
+            if message is None:
+                return 404, {}, self.error_body(404, "Requested entity was not found.")
+            return 200, {}, self._message_json(message)
+        return 404, {}, self.error_body(404, "Not found")
+
+    def _list(
+        self, messages: dict[str, FakeMessage], query: dict[str, list[str]]
+    ) -> tuple[int, dict[str, str], Any]:
+        search = GMAIL_QUERY.fullmatch((query.get("q") or [""])[0])
+        if search is None:
+            return 400, {}, self.error_body(400, "Invalid query")
+        address = search.group(1).lower()
+        found = sorted(
+            (message for message in messages.values() if address in message.addresses()),
+            key=lambda message: message.sent_at,
+            reverse=True,
+        )
+        size = min(int((query.get("maxResults") or ["100"])[0]), 500)
+        start = int((query.get("pageToken") or ["0"])[0])
+        page = found[start : start + size]
+        answer: dict[str, Any] = {"resultSizeEstimate": len(found)}
+        if page:
+            answer["messages"] = [{"id": message.id, "threadId": message.id} for message in page]
+        if start + size < len(found):
+            answer["nextPageToken"] = str(start + size)
+        return 200, {}, answer
+
+    def _message_json(self, message: FakeMessage) -> dict[str, Any]:
+        def data(text: str) -> str:
+            return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+        headers = [
+            {"name": "From", "value": message.sender},
+            {"name": "To", "value": message.to},
+            {"name": "Subject", "value": message.subject},
+            {"name": "Date", "value": message.sent_at.strftime("%a, %d %b %Y %H:%M:%S +0000")},
+        ]
+        if message.cc:
+            headers.append({"name": "Cc", "value": message.cc})
+        return {
+            "id": message.id,
+            "threadId": message.id,
+            "labelIds": list(message.labels),
+            "internalDate": str(int(message.sent_at.timestamp() * 1000)),
+            "payload": {
+                "mimeType": "multipart/alternative",
+                "headers": headers,
+                "parts": [
+                    {"mimeType": "text/plain", "body": {"data": data(message.text)}},
+                    {"mimeType": "text/html", "body": {"data": data(f"<p>{message.text}</p>")}},
+                ],
+            },
+        }
