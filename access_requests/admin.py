@@ -33,9 +33,9 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from access_requests import services
+from access_requests import erasure, services
 from access_requests.clock import can_extend, gdpr_extended_due_date
-from access_requests.models import AccessRequest
+from access_requests.models import AccessRequest, ErasureRequest
 from customers.models import Customer
 
 # Not yet answered: no copy handed over and no rejection. These are the ones with a deadline to keep.
@@ -419,3 +419,189 @@ class AccessRequestAdmin(admin.ModelAdmin):
         if digits.isdigit() and digits != search_term:
             found |= queryset.filter(Q(customer__organisation_number__startswith=digits))
         return found, may_have_duplicates
+
+
+# --- Erasure requests (GDPR art. 17), beside the access requests, on the same clock ------------
+
+
+@admin.register(ErasureRequest)
+class ErasureRequestAdmin(admin.ModelAdmin):
+    """Erasure requests: approve (the purges run for her now), reject with a reason, or extend the
+    deadline once. Read-only otherwise, as the access requests; writes through
+    `access_requests.erasure`, whose refusals show on the form."""
+
+    list_display = ["reference", "customer", "status", "received_at", "due_on", "overdue", "finished_at"]
+    list_filter = ["status"]
+    list_select_related = ["customer"]
+    search_fields = ["=former_customer_id", "customer__name", "customer__email"]
+    search_help_text = _("Customer id, name or e-mail")
+    ordering = ["-asked_at"]
+    list_per_page = 50
+    fieldsets = [
+        (None, {"fields": ["customer", "former_customer_id", "status", "asked_at"]}),
+        (
+            _("Deadline"),
+            {"fields": ["received_at", "due_on", "extended_at", "extension_reason", "rejection_reason"]},
+        ),
+        (
+            _("Erasure"),
+            {"fields": ["decided_by", "decided_at", "attempts", "last_error", "finished_at", "receipt"]},
+        ),
+    ]
+
+    @admin.display(description=_("reference"), ordering="pk")
+    def reference(self, erasure_request: ErasureRequest) -> str:
+        return str(erasure_request.pk)[:8]
+
+    @admin.display(description=_("overdue"), boolean=True)
+    def overdue(self, erasure_request: ErasureRequest) -> bool:
+        return erasure_request.is_overdue()
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ErasureRequest | None = None) -> Any:
+        return [name for _title, options in self.fieldsets for name in options["fields"]]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # the customer asks, signed in and with her code
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: ErasureRequest, form: Any, change: bool) -> None:
+        return
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], add: bool = False, change: bool = False,
+        form_url: str = "", obj: ErasureRequest | None = None,
+    ) -> HttpResponse:  # fmt: skip
+        actions = []
+        if obj is not None and self.has_change_permission(request, obj):
+            if obj.status == ErasureRequest.Status.RECEIVED:
+                actions.append({"url": self._url("approve", obj), "label": gettext("Approve: delete now")})
+                if obj.received_at and can_extend(
+                    received_on=timezone.localdate(obj.received_at),
+                    already_extended=obj.is_extended,
+                    today=timezone.localdate(),
+                ):
+                    actions.append({"url": self._url("extend", obj), "label": gettext("Extend the deadline")})
+            if obj.status in (ErasureRequest.Status.AWAITING_CODE, ErasureRequest.Status.RECEIVED):
+                actions.append({"url": self._url("reject", obj), "label": gettext("Reject")})
+        context.update(
+            show_save=False,
+            show_save_and_continue=False,
+            show_save_and_add_another=False,
+            show_delete_link=False,
+            request_actions=actions,
+        )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_urls(self) -> list[URLPattern]:
+        def view(function: Callable[..., HttpResponse], name: str) -> URLPattern:
+            return path(
+                f"<path:object_id>/{name}/",
+                self.admin_site.admin_view(function),
+                name=f"access_requests_erasurerequest_{name}",
+            )
+
+        return [
+            view(self.approve_view, "approve"),
+            view(self.reject_view, "reject"),
+            view(self.extend_view, "extend"),
+            *super().get_urls(),
+        ]
+
+    def _url(self, name: str, obj: ErasureRequest) -> str:
+        return reverse(f"admin:access_requests_erasurerequest_{name}", args=[obj.pk])
+
+    def _act(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        *,
+        title: str,
+        explanation: str,
+        act: Callable[[ErasureRequest, str], Any],
+        done: str,
+        with_reason: bool,
+    ) -> HttpResponse:
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            self.message_user(request, gettext("There is no erasure request with that id."), messages.WARNING)
+            return HttpResponseRedirect(reverse("admin:access_requests_erasurerequest_changelist"))
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        change_url = reverse("admin:access_requests_erasurerequest_change", args=[obj.pk])
+        form = ReasonForm(request.POST or None) if with_reason else None
+        error = ""
+        if request.method == "POST" and (form is None or form.is_valid()):
+            try:
+                act(obj, form.cleaned_data["reason"] if form is not None else "")
+            except erasure.ErasureRefused as refused:
+                error = refused.message
+            else:
+                self.log_change(request, obj, done)
+                self.message_user(request, done, messages.SUCCESS)
+                return HttpResponseRedirect(change_url)
+        return TemplateResponse(
+            request,
+            "admin/access_requests/accessrequest/action.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "app_label": self.opts.app_label,
+                "has_view_permission": self.has_view_permission(request),
+                "title": title,
+                "explanation": explanation,
+                "original": obj,
+                "form": form,
+                "error": error,
+                "change_url": change_url,
+            },
+            status=400 if error else 200,
+        )
+
+    def approve_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._act(
+            request,
+            object_id,
+            title=gettext("Approve: delete now"),
+            explanation=gettext(
+                "The purges run for this customer now, her window counting as closed: her data at the "
+                "processors, her copies, then her account. Issued invoices stay until the Accounting "
+                "Act's period ends. She receives the receipt by e-mail."
+            ),
+            act=lambda obj, _reason: erasure.erasure_approve(erasure_request=obj, decided_by=request.user),
+            done=gettext("Approved: the customer's data is being deleted."),
+            with_reason=False,
+        )
+
+    def reject_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._act(
+            request,
+            object_id,
+            title=gettext("Reject the request"),
+            explanation=gettext(
+                "Reject when the data must be kept (GDPR art. 17(3): a legal obligation, or a legal "
+                "claim), or the request is manifestly unfounded. The customer is told why by e-mail, and "
+                "of her right to complain to Datatilsynet."
+            ),
+            act=lambda obj, reason: erasure.erasure_reject(
+                erasure_request=obj, decided_by=request.user, reason=reason
+            ),
+            done=gettext("The request is rejected and the customer is told why."),
+            with_reason=True,
+        )
+
+    def extend_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._act(
+            request,
+            object_id,
+            title=gettext("Extend the deadline"),
+            explanation=gettext(
+                "The deadline can be extended once, by two further months, while the first month runs."
+            ),
+            act=lambda obj, reason: erasure.erasure_extend(
+                erasure_request=obj, decided_by=request.user, reason=reason
+            ),
+            done=gettext("The deadline is extended."),
+            with_reason=True,
+        )

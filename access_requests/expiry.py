@@ -26,11 +26,12 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from access_requests.models import AccessRequest
+from access_requests.models import AccessRequest, ErasureRequest
 from access_requests.storage import EXPORT_DIRECTORY, delete_export, export_storage
 from retention.models import PurgeRun
 from retention.purges.base import BatchResult, PreviewLine, Purge, Tonight, active_hold
 from retention.services import register_purge
+from retention.windows import add_months
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,9 @@ SWEEP_MARGIN = timedelta(hours=1)
 class ExportExpiryPurge(Purge):
     category = "access_request_exports"
     batch_size = 100
+    # In an erasure on request, her copies go after her correspondence and before her account
+    # (whose deletion takes the request rows, and so the names of the files, with it).
+    erasure_step = 20
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -57,6 +61,12 @@ class ExportExpiryPurge(Purge):
         return min(timezone.now(), end_of_day) if today <= timezone.localdate() else end_of_day
 
     def due(self, *, today: date) -> QuerySet[AccessRequest]:
+        if self.erasure_of is not None:  # an erasure on request: every copy of hers, now
+            return (
+                AccessRequest.objects.filter(customer_id=self.erasure_of)
+                .exclude(export_name="")
+                .exclude(active_hold(customer_field="customer_id", today=today))
+            )
         # access_request_expiry_idx (status, expires_at)
         # A customer under a legal hold keeps her copies too, as every other row about her.
         return AccessRequest.objects.filter(
@@ -99,7 +109,7 @@ class ExportExpiryPurge(Purge):
         )
         if due:
             return self.expire(due, run=run)
-        if not self.swept:
+        if not self.swept and self.erasure_of is None:
             self.swept = True
             return self.sweep(today=today, run=run)
         return None
@@ -143,4 +153,46 @@ class ExportExpiryPurge(Purge):
         if deleted:
             self.log_entry(run=run, model=EXPORT_LABEL, customer_id=None, ids=[], count=deleted).save()
             result.add(EXPORT_LABEL, deleted)
+        return result
+
+
+@register_purge
+class ErasureRecordPurge(Purge):
+    """Erasure requests `accounting_years` after they were answered (done or rejected): by then
+    no accounting record from before an erasure is left, nor any backup a restore could bring
+    back. A request of a customer under a legal hold stays, as every row about her."""
+
+    category = "erasure_requests"
+    batch_size = 500
+
+    def cutoff(self, *, today: date) -> date | None:
+        return add_months(today, -12 * self.periods.accounting_years)
+
+    def due(self, *, today: date) -> QuerySet[ErasureRequest]:
+        cutoff = timezone.make_aware(datetime.combine(self.cutoff(today=today) or today, time.min))
+        return ErasureRequest.objects.filter(
+            status__in=[ErasureRequest.Status.DONE, ErasureRequest.Status.REJECTED], finished_at__lt=cutoff
+        ).exclude(active_hold(customer_field="former_customer_id", today=today))
+
+    def preview(self, *, today: date, tonight: Tonight | None = None) -> list[PreviewLine]:
+        reason = _("answered more than %(years)s years ago") % {"years": self.periods.accounting_years}
+        return [PreviewLine("access_requests.ErasureRequest", self.due(today=today).count(), reason)]
+
+    def delete_batch(self, *, today: date, run: PurgeRun) -> BatchResult | None:
+        due = list(
+            self.due(today=today)
+            .select_for_update(skip_locked=True)
+            .order_by("finished_at")
+            .values_list("pk", "former_customer_id")[: self.batch_size]
+        )
+        if not due:
+            return None
+        result = BatchResult()
+        for _pk, customer_id in due:
+            # Request ids are UUIDs (the log keeps bigint ids): one line per request, no ids.
+            self.log_entry(
+                run=run, model="access_requests.ErasureRequest", customer_id=customer_id, ids=[], count=1
+            ).save()
+        ErasureRequest.objects.filter(pk__in=[pk for pk, _customer in due]).delete()
+        result.add("access_requests.ErasureRequest", len(due))
         return result

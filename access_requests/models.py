@@ -16,6 +16,7 @@ import uuid
 from datetime import date
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -122,3 +123,106 @@ class AccessRequest(models.Model):
     @property
     def extended_due_on(self) -> date:
         return gdpr_extended_due_date(self.received_on)
+
+
+class ErasureRequest(models.Model):
+    """A customer's request to have her data deleted now (GDPR art. 17), and its receipt.
+
+    Lifecycle: awaiting_code (she asked; a code went to her address) → received (she confirmed
+    with the code; on the GDPR clock from then) → erasing (approved: the purges run for her; a
+    processor that is down keeps it here until the next attempt) → done; or rejected, with a reason.
+    Invariants:
+    - One open request per customer (a partial unique index).
+    - Once done, the row keeps no clear personal data: the customer link is gone with her record
+      (SET NULL), the receipt holds categories, counts, years and dates, and `fingerprints` keyed
+      hashes of her identifiers (access_requests.erasure), so the erasure can be repeated after a
+      backup from before it is restored (`manage.py reapply_erasures`).
+    - The receipt page is reached by an unguessable token whose SHA-256 only is kept.
+    """
+
+    class Status(models.TextChoices):
+        AWAITING_CODE = "awaiting_code", _("Waiting for the customer's code")
+        RECEIVED = "received", _("Received")
+        ERASING = "erasing", _("Being deleted")
+        DONE = "done", _("Done: deleted")
+        REJECTED = "rejected", _("Rejected")
+
+    OPEN_STATUSES = (Status.AWAITING_CODE, Status.RECEIVED, Status.ERASING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    customer = models.ForeignKey(
+        Customer,
+        verbose_name=_("customer"),
+        null=True,
+        blank=True,
+        on_delete=models.DB_SET_NULL,
+        related_name="erasure_requests",
+    )
+    # The customer's id, kept after her record has gone (the purge runs and deletion log name it).
+    former_customer_id = models.BigIntegerField(_("customer id"), db_index=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.AWAITING_CODE
+    )
+    asked_at = models.DateTimeField(_("asked"), default=timezone.now)
+    received_at = models.DateTimeField(_("received"), null=True, blank=True)
+    due_on = models.DateField(_("due"), null=True, blank=True)
+    extended_at = models.DateTimeField(_("extended"), null=True, blank=True)
+    extension_reason = models.TextField(_("reason for extension"), blank=True)
+    rejection_reason = models.TextField(_("reason for rejection"), blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("decided by"),
+        null=True,
+        blank=True,
+        on_delete=models.DB_SET_NULL,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    code_hash = models.CharField(_("confirmation code (hash)"), max_length=128, blank=True)
+    code_sent_at = models.DateTimeField(_("code sent"), null=True, blank=True)
+    code_attempts = models.PositiveSmallIntegerField(_("code attempts"), default=0)
+    attempts = models.PositiveSmallIntegerField(_("erasure attempts"), default=0)
+    last_error = models.TextField(_("what is still waiting"), blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    receipt = models.JSONField(_("receipt"), default=dict, blank=True)
+    receipt_token_hash = models.CharField(_("receipt link (hash)"), max_length=64, blank=True)
+    fingerprints = ArrayField(
+        models.CharField(max_length=64),
+        verbose_name=_("keyed fingerprints"),
+        default=list,
+        blank=True,
+        help_text=_("Keyed hashes of the customer's identifiers: no clear personal data."),
+    )
+
+    class Meta:
+        verbose_name = _("erasure request")
+        verbose_name_plural = _("erasure requests")
+        ordering = ["-asked_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["former_customer_id"],
+                condition=Q(status__in=["awaiting_code", "received", "erasing"]),
+                name="erasure_request_one_open_per_customer",
+                violation_error_message=_("The customer already has an open erasure request."),
+            )
+        ]
+        indexes = [models.Index(fields=["status", "due_on"], name="erasure_request_status_due_idx")]
+
+    def __str__(self) -> str:
+        return str(_("Erasure request %(id)s") % {"id": str(self.pk)[:8]})
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+    @property
+    def is_extended(self) -> bool:
+        return self.extended_at is not None
+
+    def is_overdue(self, *, today: date | None = None) -> bool:
+        today = today or timezone.localdate()
+        return (
+            self.status in (self.Status.RECEIVED, self.Status.ERASING)
+            and self.due_on is not None
+            and (self.due_on < today)
+        )

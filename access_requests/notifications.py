@@ -38,6 +38,10 @@ SUBJECTS: dict[str, Promise] = {
     "extended": _("We need more time for your copy of your data"),
     "rejected": _("Your request for a copy of your data"),
     "failed_staff": _("Export failed for access request %(reference)s"),
+    "erasure_code": _("Your code to confirm the deletion of your data"),
+    "erasure_received": _("We have received your request to delete your data"),
+    "erasure_done": _("Your data has been deleted: the receipt"),
+    "erasure_rejected": _("Your request to delete your data"),
 }
 
 
@@ -172,3 +176,99 @@ def notify_failed(*, access_request_id: Any) -> bool:
         )
         return False
     return customer_told
+
+
+# --- Erasure on request ------------------------------------------------------------------------
+
+
+def _erasure_context(erasure_request: Any) -> dict[str, Any]:
+    return {
+        "erasure_request": erasure_request,
+        "reference": str(erasure_request.pk)[:8],
+        "company_name": settings.COMPANY_NAME,
+    }
+
+
+def notify_erasure_code(*, erasure_request_id: Any, code: str, to: str) -> bool:
+    """The code she confirms her request with (valid 15 minutes)."""
+    from access_requests.models import ErasureRequest
+
+    erasure_request = ErasureRequest.objects.filter(pk=erasure_request_id).first()
+    if erasure_request is None:
+        return False
+    context = {**_erasure_context(erasure_request), "code": code}
+    return _send(kind="erasure_code", context=context, to=[to] if to else [], languages=CUSTOMER_LANGUAGES)
+
+
+def notify_erasure_received(*, erasure_request_id: Any, token: str, to: str) -> bool:
+    """Confirmed: when we answer by, and the link of the page that shows the request to its receipt."""
+    from access_requests.models import ErasureRequest
+
+    erasure_request = ErasureRequest.objects.filter(pk=erasure_request_id).first()
+    if erasure_request is None:
+        return False
+    path = reverse("access_requests:erasure_receipt", kwargs={"token": token})
+    context = {**_erasure_context(erasure_request), "page_url": portal_url(path)}
+    return _send(
+        kind="erasure_received", context=context, to=[to] if to else [], languages=CUSTOMER_LANGUAGES
+    )
+
+
+def notify_erasure_done(*, erasure_request_id: Any, to: list[str]) -> bool:
+    """The receipt itself, to the addresses read before her data went (the page of the link sent
+    when she confirmed shows it too)."""
+    from access_requests.models import ErasureRequest
+    from access_requests.receipts import receipt_summary
+
+    erasure_request = ErasureRequest.objects.filter(pk=erasure_request_id).first()
+    if erasure_request is None:
+        return False
+    subjects, texts, sections = [], [], []
+    for language in CUSTOMER_LANGUAGES:
+        with translation.override(language):
+            context = {
+                **_erasure_context(erasure_request),
+                "summary": receipt_summary(erasure_request.receipt),
+            }
+            subjects.append(str(SUBJECTS["erasure_done"]))
+            texts.append(render_to_string(f"{TEMPLATE_DIRECTORY}/erasure_done.txt", context).strip())
+            sections.append(
+                {
+                    "language": language,
+                    "html": render_to_string(f"{TEMPLATE_DIRECTORY}/erasure_done.html", context),
+                }
+            )
+    if not to:
+        return False
+    subject = " / ".join(dict.fromkeys(subjects))
+    text = "\n\n----------------------------------------\n\n".join(texts) + "\n"
+    html = render_to_string(
+        f"{TEMPLATE_DIRECTORY}/layout.html",
+        {"sections": sections, "subject": subject, "company_name": settings.COMPANY_NAME},
+    )
+    message = EmailMultiAlternatives(
+        subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=to
+    )
+    message.attach_alternative(html, "text/html")
+    try:
+        message.send()
+    except Exception as error:
+        logger.error(
+            "could not send the erasure receipt %s: %s", str(erasure_request.pk)[:8], type(error).__name__
+        )
+        return False
+    return True
+
+
+def notify_erasure_rejected(*, erasure_request_id: Any) -> bool:
+    from access_requests.models import ErasureRequest
+
+    erasure_request = ErasureRequest.objects.select_related("customer").filter(pk=erasure_request_id).first()
+    if erasure_request is None or erasure_request.customer is None:
+        return False
+    return _send(
+        kind="erasure_rejected",
+        context=_erasure_context(erasure_request),
+        to=[erasure_request.customer.email],
+        languages=CUSTOMER_LANGUAGES,
+    )

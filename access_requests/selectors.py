@@ -19,11 +19,12 @@ from typing import Any
 
 from django.db.models import Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.http import Http404
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
-from access_requests.models import AccessRequest
+from access_requests.models import AccessRequest, ErasureRequest
 from customers.models import Customer
 from retention.data_map import Category, Processor, categories
 from retention.data_map import tables as data_map_tables
@@ -240,3 +241,18 @@ def access_request_get_for_staff(*, request_id: Any) -> AccessRequest:
     if access_request is None:
         raise Http404
     return access_request
+
+
+def erasure_request_get_for_customer(*, customer: Customer, request_id: Any) -> ErasureRequest:
+    """The customer's own erasure request; anyone else's is a 404."""
+    return get_object_or_404(ErasureRequest, pk=request_id, former_customer_id=customer.pk)
+
+
+def erasure_request_get_by_token(*, token: str) -> ErasureRequest:
+    """The erasure request whose receipt link this is (only the link's SHA-256 is kept); else 404."""
+    import hashlib
+
+    if not 20 <= len(token) <= 100:
+        raise Http404
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    return get_object_or_404(ErasureRequest, receipt_token_hash=digest)

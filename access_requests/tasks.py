@@ -100,3 +100,34 @@ def expire_exports_task() -> dict[str, int]:
     from access_requests.expiry import ExportExpiryPurge
 
     return dict(purge_run(category=ExportExpiryPurge.category).counts)
+
+
+@shared_task(
+    name="access_requests.run_erasure",
+    acks_late=True,
+    autoretry_for=RETRYABLE_ERRORS,
+    retry_backoff=60,
+    max_retries=3,
+)
+def erasure_run_task(*, erasure_request_id: str) -> bool:
+    """One attempt at an approved erasure; one that waits (a processor down, a purge running) is
+    tried again by `erasures_continue_task`. Answers whether it is done."""
+    from access_requests.erasure import erasure_run
+
+    attempt = erasure_run(erasure_request_id=erasure_request_id)
+    return bool(attempt and attempt.done)
+
+
+@shared_task(name="access_requests.continue_erasures", acks_late=True)
+def erasures_continue_task() -> int:
+    """Approved erasures not done yet are tried again (hourly, portal/celery.py)."""
+    from access_requests.erasure import erasure_run
+    from access_requests.models import ErasureRequest
+
+    done = 0
+    for pk in ErasureRequest.objects.filter(status=ErasureRequest.Status.ERASING).values_list(
+        "pk", flat=True
+    ):
+        attempt = erasure_run(erasure_request_id=pk)
+        done += bool(attempt and attempt.done)
+    return done

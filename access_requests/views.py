@@ -18,10 +18,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST, require_safe
+from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
-from access_requests import selectors, services
+from access_requests import erasure, selectors, services
 from access_requests.models import AccessRequest
+from access_requests.receipts import receipt_summary
 from customers.selectors import customer_for_user
 
 
@@ -39,6 +40,8 @@ def my_data(request: HttpRequest) -> HttpResponse:
             "summary": selectors.stored_data_summary(customer),
             "access_requests": access_requests,
             "open_request": next((item for item in access_requests if item.is_open), None),
+            "erasure_refusal": erasure.erasure_refusal(customer),
+            "open_erasure": erasure.open_erasure_request(customer),
         },
     )
 
@@ -128,3 +131,64 @@ def status_payload(access_request: AccessRequest) -> dict[str, Any]:
         ),
         "expires_on": day(access_request.expires_at),
     }
+
+
+# --- Erasure on request (access_requests/erasure.py) ----------------------------------------------
+
+
+@never_cache
+@login_required
+@require_POST
+def erasure_start(request: HttpRequest) -> HttpResponse:
+    customer = customer_for_user(request.user)
+    try:
+        erasure_request = erasure.erasure_request_start(customer=customer, acting_user=request.user)
+    except erasure.ErasureRefused as refused:
+        messages.error(request, refused.message)
+        return redirect(reverse("access_requests:my_data") + "#erasure-heading")
+    return redirect("access_requests:erasure_confirm", request_id=erasure_request.pk)
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def erasure_confirm(request: HttpRequest, request_id: Any) -> HttpResponse:
+    """She enters the code we e-mailed her; then the page that follows the request takes over."""
+    customer = customer_for_user(request.user)
+    erasure_request = selectors.erasure_request_get_for_customer(customer=customer, request_id=request_id)
+    error = ""
+    status = 200
+    if request.method == "POST":
+        try:
+            confirmed = erasure.erasure_confirm(
+                erasure_request=erasure_request, code=request.POST.get("code", ""), acting_user=request.user
+            )
+        except erasure.ErasureRefused as refused:
+            error, status = refused.message, 400
+        else:
+            return redirect("access_requests:erasure_receipt", token=confirmed.token)
+    return render(
+        request,
+        "access_requests/erasure_confirm.html",
+        {"erasure_request": erasure_request, "error": error, "customer": customer},
+        status=status,
+    )
+
+
+@never_cache
+@require_safe
+def erasure_receipt(request: HttpRequest, token: str) -> HttpResponse:
+    """The request and, once done, its receipt, by the link alone: her sign-in goes with her data.
+    The link is unguessable (256 bits); an unknown one is a 404 like any other."""
+    erasure_request = selectors.erasure_request_get_by_token(token=token)
+    response = render(
+        request,
+        "access_requests/erasure_receipt.html",
+        {
+            "erasure_request": erasure_request,
+            "summary": receipt_summary(erasure_request.receipt) if erasure_request.receipt else None,
+        },
+    )
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex"
+    return response

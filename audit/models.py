@@ -30,6 +30,8 @@ class AuditEvent(models.Model):
         HOLD_RELEASED = "hold_released", _("Legal hold released")
         MANUAL_DELETION = "manual_deletion", _("Deleted by staff")
         PURGE = "purge", _("Deleted by the scheduled purge")
+        ERASURE_REQUESTED = "erasure_requested", _("Erasure requested")
+        ERASURE_APPROVED = "erasure_approved", _("Erasure approved")
 
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     actor = models.ForeignKey(
@@ -50,8 +52,19 @@ class AuditEvent(models.Model):
         verbose_name_plural = _("audit events")
         ordering = ["-created_at", "-pk"]
         triggers = [
+            # Append-only, but for one change: the database clearing `actor_id` when the user it
+            # names is deleted (ON DELETE SET NULL), as when a customer who asked for her copy
+            # herself is purged. Every other column, and any other new actor, is refused.
             Refuse(
-                name="audit_event_no_update", message="audit events cannot change", operation=pgtrigger.Update
+                name="audit_event_no_update",
+                message="audit events cannot change",
+                operation=pgtrigger.Update,
+                condition=pgtrigger.Condition(
+                    "NOT (OLD.actor_id IS NOT NULL AND NEW.actor_id IS NULL AND "
+                    "(NEW.id, NEW.kind, NEW.customer_id, NEW.object_type, NEW.object_id, NEW.created_at) "
+                    "IS NOT DISTINCT FROM "
+                    "(OLD.id, OLD.kind, OLD.customer_id, OLD.object_type, OLD.object_id, OLD.created_at))"
+                ),
             ),
             # Deleting is allowed only once the event is past its retention window, which the
             # purge computes; the database re-checks it with audit_event_kept_from(), one of the

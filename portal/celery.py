@@ -41,6 +41,7 @@ app.conf.beat_schedule = {
     "purge-contracts": _purge("contracts", hour=2, minute=45),
     "purge-server-logs": _purge("server_logs", hour=3, minute=0),
     "purge-sessions-and-audit": _purge("sessions_and_audit", hour=3, minute=15),
+    "purge-erasure-requests": _purge("erasure_requests", hour=3, minute=30),
     # The processors' own settings (Google Analytics' data retention, the S3 lifecycle rule and
     # encryption, the Zendesk token's role) against the data map; drift shows in the admin and on
     # /healthz the same morning.
@@ -53,6 +54,12 @@ app.conf.beat_schedule = {
     "expire-access-request-exports": {
         "task": "access_requests.expire_exports",
         "schedule": crontab(minute=5),
+        "options": {"expires": 50 * 60},
+    },
+    # An approved erasure that had to wait (a processor down, a purge running) is tried again.
+    "continue-erasures": {
+        "task": "access_requests.continue_erasures",
+        "schedule": crontab(minute=20),
         "options": {"expires": 50 * 60},
     },
     # A build whose worker died goes back to the queue: no request hangs in "being prepared".

@@ -283,6 +283,14 @@ PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 # the reaper puts it back in the queue.
 EXPORT_BUILD_STALE_SECONDS = env.int("EXPORT_BUILD_STALE_SECONDS", default=600)
 
+# --- Erasure on request (GDPR art. 17, access_requests/erasure.py) ------------------------------
+# ERASURE_AUTO_APPROVE: a former customer's confirmed request is carried out at once, without
+# waiting for the Privacy officer (legal holds and the Accounting Act still apply).
+ERASURE_AUTO_APPROVE = env.bool("ERASURE_AUTO_APPROVE", default=False)
+# The key of the fingerprints an erasure leaves (to find her again in a restored backup); by
+# default derived from DJANGO_SECRET_KEY. Set it when the secret key may be rotated.
+ERASURE_FINGERPRINT_KEY = env.str("ERASURE_FINGERPRINT_KEY", default="")
+
 # --- Processors (Zendesk, Google Analytics, S3) -----------------------------------------------
 # Connectors in processors/: each is off until its variables are set (see .env.example),
 # and shows in the admin's Processors page why it is on or off. S3 uses the AWS_* and SERVER_LOGS_*

@@ -57,6 +57,9 @@ TASK_POLICIES: dict[str, TaskPolicy] = {
     "access_requests.build_export": TaskPolicy(Queue.EXPORTS, hard_limit=1800),
     "retention.check_processors": TaskPolicy(Queue.PROCESSORS, hard_limit=600),
     "access_requests.reap_builds": TaskPolicy(Queue.DEFAULT, hard_limit=120),
+    # An erasure on request runs the purges for one customer, processors included.
+    "access_requests.run_erasure": TaskPolicy(Queue.PURGES, hard_limit=900),
+    "access_requests.continue_erasures": TaskPolicy(Queue.PURGES, hard_limit=1800),
 }
 # Anything else (Celery's own tasks) runs on the default queue with this policy.
 DEFAULT_POLICY = TaskPolicy(Queue.DEFAULT, hard_limit=300, idempotent=False)

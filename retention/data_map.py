@@ -338,6 +338,45 @@ def _categories() -> tuple[Category, ...]:
             ),
         ),
         Category(
+            key="erasure_requests",
+            name=_("Requests to delete your data"),
+            description=_(
+                "Your requests to have your data deleted now, and their receipts: what was deleted, "
+                "what was kept, why and until when."
+            ),
+            purpose=_(
+                "To carry out your request (GDPR art. 17), to be able to show that we did (art. 5(2)), "
+                "and to delete your data again should we ever restore a backup from before it."
+            ),
+            legal_basis=_("Legal obligation (GDPR art. 6(1)(c), art. 5(2), 12 and 17)"),
+            processors=("wp_hosting",),
+            storage=_("The portal's database, and the fingerprint also in our file storage"),
+            retention=_(
+                "%(years)s years after the request was answered. After an erasure only the receipt "
+                "and a keyed fingerprint of your identifiers remain: no name, address or e-mail."
+            )
+            % {"years": periods.accounting_years},
+            rule=f"answered+{periods.accounting_years}y",
+            enforced_by=_("Nightly purge"),
+            tables=(
+                Table(
+                    "access_requests.ErasureRequest",
+                    (
+                        "status",
+                        "asked_at",
+                        "received_at",
+                        "due_on",
+                        "extended_at",
+                        "extension_reason",
+                        "rejection_reason",
+                        "finished_at",
+                        "receipt",
+                    ),
+                    "customer",
+                ),
+            ),
+        ),
+        Category(
             key="sessions_and_audit",
             name=_("Sign-ins and audit trail"),
             description=_(

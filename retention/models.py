@@ -103,6 +103,15 @@ class PurgeRun(models.Model):
     errors = models.JSONField(_("errors"), default=list, blank=True)
     started_at = models.DateTimeField(_("started"), default=timezone.now)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    erasure_of = models.BigIntegerField(
+        _("erasure on request of customer"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "An erasure the customer asked for (GDPR art. 17): the purge's own code for this one "
+            "customer, her window closed now. Empty for the nightly purges."
+        ),
+    )
 
     class Meta:
         verbose_name = _("purge run")

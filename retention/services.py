@@ -115,14 +115,18 @@ def purge_run(
     dry_run: bool = False,
     batch_size: int | None = None,
     periods: RetentionPeriods | None = None,
+    erasure_of: int | None = None,
 ) -> PurgeRun:
-    """Run one category's purge to the end (or preview it, with `dry_run`)."""
+    """Run one category's purge to the end (or preview it, with `dry_run`); with `erasure_of`,
+    for that one customer now, as an erasure on request (`erase_customer`)."""
     if category not in PURGES:
         raise PurgeRefused(f"no purge for category {category!r}; choose from {', '.join(PURGES)}")
     today = as_of or timezone.localdate()
     if not dry_run and today > timezone.localdate():
         raise PurgeRefused("only a dry run can look at a day in the future")
-    purge = PURGES[category](periods=periods, batch_size=batch_size)
+    if erasure_of is not None and (dry_run or PURGES[category].erasure_step is None):
+        raise PurgeRefused(f"the {category} purge does not run as an erasure on request")
+    purge = PURGES[category](periods=periods, batch_size=batch_size, erasure_of=erasure_of)
 
     with advisory_lock(f"purge:{category}") as acquired:
         if not acquired:
@@ -136,7 +140,11 @@ def purge_run(
             )
         _close_interrupted_runs(category)
         run = PurgeRun.objects.create(
-            category=category, as_of=today, dry_run=dry_run, cutoff=purge.cutoff(today=today)
+            category=category,
+            as_of=today,
+            dry_run=dry_run,
+            cutoff=None if erasure_of is not None else purge.cutoff(today=today),
+            erasure_of=erasure_of,
         )
         run_started = time.monotonic()
         counts: dict[str, int] = defaultdict(int)
@@ -179,6 +187,19 @@ def purge_run(
 
 def purge_all(*, as_of: date | None = None, dry_run: bool = False) -> list[PurgeRun]:
     return [purge_run(category=category, as_of=as_of, dry_run=dry_run) for category in PURGES]
+
+
+def erase_customer(*, customer_id: int) -> list[PurgeRun]:
+    """Erase one customer now, as she asked (GDPR art. 17): the nightly purges of what is about a
+    customer, in their nightly order, run their own code for her alone with her window closed.
+    Legal holds and the accounting period still apply (her issued invoices stay, without her
+    customer row, until their own window closes). Each run takes its category's lock, as a night's
+    run does: one that finds the nightly purge at work is SKIPPED, and the caller tries again. When
+    a processor could not erase her yet, her rows stay for the next attempt, as at night."""
+    steps = sorted(
+        (purge.erasure_step, category) for category, purge in PURGES.items() if purge.erasure_step is not None
+    )
+    return [purge_run(category=category, erasure_of=customer_id) for _step, category in steps]
 
 
 def night_preview(*, as_of: date | None = None, until: str | None = None) -> dict[str, list[PreviewLine]]:

@@ -190,8 +190,20 @@ class Purge:
     category: str
     batch_size: int = 500
 
-    def __init__(self, *, periods: RetentionPeriods | None = None, batch_size: int | None = None) -> None:
+    # Where the purge runs in an erasure on request (`erasure_of`: one customer whose window is
+    # closed now), lowest first; None: not part of one (accounting records, server logs).
+    erasure_step: int | None = None
+
+    def __init__(
+        self,
+        *,
+        periods: RetentionPeriods | None = None,
+        batch_size: int | None = None,
+        erasure_of: int | None = None,
+    ) -> None:
         self.periods = periods or RetentionPeriods.from_settings()
+        # An erasure on request: this customer only, as if her window had closed (holds still apply).
+        self.erasure_of = erasure_of
         if batch_size is not None:
             self.batch_size = batch_size
         self._rules: dict[str, str] = {}

@@ -94,10 +94,19 @@ def due_customers(*, today: date, periods: RetentionPeriods) -> CustomerQuerySet
     )
 
 
+def erasure_customers(*, customer_id: int, today: date) -> CustomerQuerySet:
+    """The customer an erasure on request is for, unless a legal hold keeps her data: her window
+    counts as closed now; holds, and the accounting period of her invoices, still apply."""
+    return Customer.objects.filter(pk=customer_id).exclude(active_hold(customer_field="pk", today=today))
+
+
 class CustomerBatchPurge(Purge):
-    """Walks due customers in id order, one locked batch at a time."""
+    """Walks due customers in id order, one locked batch at a time; with `erasure_of`, only that
+    customer, now (an erasure on request)."""
 
     def customers(self, *, today: date, tonight: Tonight | None = None) -> CustomerQuerySet:
+        if self.erasure_of is not None:
+            return erasure_customers(customer_id=self.erasure_of, today=today)
         return due_customers(today=today, periods=self.periods)
 
     def lines(self, counts: dict[str, int], *, today: date) -> list[PreviewLine]:
@@ -126,6 +135,9 @@ class CorrespondencePurge(CustomerBatchPurge):
     so her account, for the next run."""
 
     category = "correspondence"
+    # First, at the processors and here; her export files next (access_requests.expiry), then
+    # her account.
+    erasure_step = 10
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -303,6 +315,7 @@ class CustomerAccountPurge(CustomerBatchPurge):
     gone, and, with an erasure step on, until every step has erased her (see CorrespondencePurge)."""
 
     category = "customer_account"
+    erasure_step = 30
 
     def customers(self, *, today: date, tonight: Tonight | None = None) -> CustomerQuerySet:
         tonight = tonight or Tonight.ran()

@@ -27,6 +27,7 @@ import time
 from collections import Counter
 from datetime import date
 from functools import cached_property
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.utils.formats import date_format
@@ -42,7 +43,7 @@ from retention.server_log_store import (
     ensure_server_log_lifecycle,
     server_log_store,
 )
-from retention.windows import RetentionPeriods, server_log_cutoff
+from retention.windows import server_log_cutoff
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +58,8 @@ class ServerLogPurge(Purge):
     # Seconds to wait before the second and third attempt at keys a delete call could not delete.
     retry_delays: tuple[float, ...] = (0.2, 0.5)
 
-    def __init__(self, *, periods: RetentionPeriods | None = None, batch_size: int | None = None) -> None:
-        super().__init__(periods=periods, batch_size=batch_size)
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.batch_size = max(1, min(self.batch_size, S3_MAX_KEYS))
         # Where the next page of the listing starts (an S3 continuation token, or the last file
         # listed); the listing is walked once per run, as the other purges walk `after_id`.

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.db import connection, connections
+from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -270,3 +270,22 @@ def test_the_sign_ins_of_contacts_go_with_the_customer() -> None:
     # One line per customer and category, naming both sign-ins.
     logged = DeletionLog.objects.filter(model="auth.User", customer_id=customer.pk)
     assert logged.count() == 1 and logged.get().count == 2
+
+
+def test_a_customer_who_asked_for_her_copy_herself_is_still_purged_and_the_event_stays() -> None:
+    """Her own request is in the audit trail with her sign-in as the actor; her sign-in goes with
+    her account, and the append-only trail lets the database clear that one reference (nothing
+    else about the event may change)."""
+    customer = former_customer(ended_on=date(2025, 5, 31))
+    event = AuditEvent.record(AuditEvent.Kind.ACCESS_REQUESTED, actor=customer.user, customer_id=customer.pk)
+
+    with on(date(2025, 9, 1)):
+        purge_all()
+
+    assert not Customer.objects.filter(pk=customer.pk).exists()
+    event.refresh_from_db()
+    assert event.actor_id is None and event.customer_id == customer.pk
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).update(customer_id=None)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).update(actor_id=UserFactory.create().pk)
