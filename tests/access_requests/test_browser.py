@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
@@ -30,8 +31,9 @@ from audit.models import AuditEvent
 from customers.models import Customer
 from portal.celery import app as celery_app
 from tests.access_requests.portal_fixtures import local_exports
+from tests.processors.conftest import fake_workspace, fake_zendesk
 
-__all__ = ["local_exports"]
+__all__ = ["fake_workspace", "fake_zendesk", "local_exports"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CODE_LINE = re.compile(r"^\s*([A-Z0-9]{3,}(?:-[A-Z0-9]{3,})*)\s*$", re.MULTILINE)
@@ -210,3 +212,126 @@ def test_alice_signs_in_asks_for_her_data_and_downloads_it(
     assert AuditEvent.objects.filter(
         kind=AuditEvent.Kind.EXPORT_DOWNLOADED, customer_id=alice.pk, object_id=str(access_request.pk)
     ).exists()
+
+
+def test_kari_asks_for_her_data_to_be_deleted_confirms_with_the_code_and_reads_the_receipt(
+    live_server: Any,
+    local_exports: Path,
+    own_queue: str,
+    page: Any,
+    settings: Any,
+    fake_zendesk: Any,
+    fake_workspace: Any,
+    tmp_path: Path,
+) -> None:
+    """A former customer, end to end: the code, the erasure by a real worker (Zendesk and Google
+    Workspace erase her too), the receipt; then a dump of the whole database finds her name and
+    address only in the billing snapshots of the invoices the Accounting Act keeps."""
+    from datetime import date, timedelta
+
+    from django.utils import timezone
+
+    from access_requests.models import ErasureRequest
+    from customers.models import Invoice
+    from tests.access_requests.conftest import issue_invoice
+    from tests.factories import (
+        ContactFactory,
+        ContractFactory,
+        CorrespondenceFactory,
+        CustomerFactory,
+        UserFactory,
+    )
+
+    settings.ERASURE_AUTO_APPROVE = True
+    kari = CustomerFactory.create(
+        name="Kari Nordmann Design",
+        email="kari@nordmann.example.no",
+        user=UserFactory.create(username="kari"),
+    )
+    ended = timezone.localdate() - timedelta(days=10)
+    ContractFactory.create(customer=kari, started_on=date(2024, 1, 1), ended_on=ended)
+    ContactFactory.create(customer=kari, name="Ola Nordmann", email="ola@nordmann.example.no")
+    CorrespondenceFactory.create(customer=kari, subject="Flytting av nettsiden")
+    issue_invoice(kari, issued_on=date(2024, 6, 30))
+    tickets = fake_zendesk.add_tickets(fake_zendesk.add_user("kari@nordmann.example.no"), 2)
+    mail_id = fake_workspace.add_message(
+        "support@wphosting.example", sender="kari@nordmann.example.no", to="support@wphosting.example"
+    )
+    page.set_default_timeout(20_000)
+
+    page.goto(f"{live_server.url}/my-data/")
+    page.fill("input[name=email]", "kari@nordmann.example.no")
+    page.click("form.sign-in button[type=submit]")
+    page.wait_for_url("**/accounts/login/code/confirm/**")
+    page.fill("input[name=code]", sign_in_code_for("kari@nordmann.example.no"))
+    page.click("form.sign-in button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/my-data/")
+
+    page.click("#erasure-heading ~ form button")
+    page.wait_for_url(re.compile(r".*/my-data/erasure/[0-9a-f-]{36}/$"))
+    (code_mail,) = [
+        m for m in mail.outbox if "sletting" in m.subject.lower() and m.to == ["kari@nordmann.example.no"]
+    ]
+    code = re.search(r"\b(\d{6})\b", str(code_mail.body))
+    assert code is not None
+    page.fill("input[name=code]", code.group(1))
+    page.click("button.button-danger")
+    page.wait_for_url(re.compile(r".*/erasure/[A-Za-z0-9_-]{43}/$"))
+    receipt_url = page.url
+
+    with start_worker(
+        celery_app,
+        pool="solo",
+        concurrency=1,
+        perform_ping_check=False,
+        queues=[own_queue],
+        shutdown_timeout=30,
+    ):
+        for _attempt in range(60):
+            page.goto(receipt_url)
+            if page.get_attribute("#erasure", "data-status") == "done":
+                break
+            page.wait_for_timeout(1000)
+    assert page.get_attribute("#erasure", "data-status") == "done"
+    receipt_text = page.inner_text("#erasure")
+    # The browser asks for English (en-GB).
+    assert "Invoices 2024 (1," in receipt_text
+    assert "2029: the Accounting Act (bokføringsloven) § 13" in receipt_text
+    assert "Zendesk: confirmed deleted" in receipt_text
+    assert "Google Workspace: confirmed deleted" in receipt_text
+
+    # Every configured processor was asked, and holds nothing of her.
+    assert not set(tickets) & set(fake_zendesk.tickets)
+    assert mail_id not in fake_workspace.held("support@wphosting.example")
+    # The receipt matches what is left.
+    erasure_request = ErasureRequest.objects.get(former_customer_id=kari.pk)
+    (kept,) = erasure_request.receipt["kept"][:1]
+    assert kept["count"] == Invoice.objects.filter(former_customer_id=kari.pk).count() == 1
+    assert not Customer.objects.filter(pk=kari.pk).exists()
+
+    # The whole database, dumped: her name and addresses are only in the kept invoice's snapshot.
+    database = connections["default"].settings_dict
+    dump = tmp_path / "after.sql"
+    host, port = database.get("HOST") or "127.0.0.1", str(database.get("PORT") or 5432)
+    user = database.get("USER") or "postgres"
+    subprocess.run(
+        ["pg_dump", "--data-only", "-h", host, "-p", port, "-U", user, "-f", str(dump), database["NAME"]],
+        check=True,
+    )
+    found: dict[str, set[str]] = {}
+    table = ""
+    for line in dump.read_text(encoding="utf-8").splitlines():
+        if line.startswith("COPY "):
+            table = line.split()[1]
+        for needle in (
+            "Kari Nordmann",
+            "kari@nordmann.example.no",
+            "ola@nordmann.example.no",
+            "Ola Nordmann",
+        ):
+            if needle in line:
+                found.setdefault(needle, set()).add(table)
+    assert found == {
+        "Kari Nordmann": {"public.customers_invoice"},
+        "kari@nordmann.example.no": {"public.customers_invoice"},
+    }
