@@ -17,6 +17,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("my-data/requests/<uuid:request_id>/", views.request_detail, name="detail"),
     path("my-data/requests/<uuid:request_id>/status", views.request_status, name="status"),
     path("my-data/requests/<uuid:request_id>/download", views.request_download, name="download"),
+    path("my-data/details/", views.details, name="details"),
     path("my-data/erasure/", views.erasure_start, name="erasure_start"),
     path("my-data/erasure/<uuid:request_id>/", views.erasure_confirm, name="erasure_confirm"),
     path("erasure/<str:token>/", views.erasure_receipt, name="erasure_receipt"),

@@ -17,10 +17,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
-from access_requests import erasure, selectors, services
+from access_requests import corrections, erasure, selectors, services
 from access_requests.models import AccessRequest
 from access_requests.receipts import receipt_summary
 from customers.selectors import customer_for_user
@@ -192,3 +193,35 @@ def erasure_receipt(request: HttpRequest, token: str) -> HttpResponse:
     response["Referrer-Policy"] = "no-referrer"
     response["X-Robots-Tag"] = "noindex"
     return response
+
+
+# --- Correction on request (access_requests/corrections.py) ----------------------------------------
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def details(request: HttpRequest) -> HttpResponse:
+    """She corrects her own details and her contacts'; invoices already issued keep theirs."""
+    customer = customer_for_user(request.user)
+    data = request.POST if request.method == "POST" else None
+    form = corrections.CustomerDetailsForm(data, instance=customer, prefix="customer")
+    contacts = corrections.contact_formset(customer, data)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid() and contacts.is_valid():
+            changed = corrections.details_correct(
+                customer=customer, details=form, contacts=contacts.forms, acting_user=request.user
+            )
+            if changed:
+                messages.success(request, _("Your details are corrected."))
+            else:
+                messages.info(request, _("Nothing was changed."))
+            return redirect("access_requests:details")
+        status = 400
+    return render(
+        request,
+        "access_requests/details.html",
+        {"customer": customer, "form": form, "contacts": contacts},
+        status=status,
+    )

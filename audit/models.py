@@ -14,6 +14,7 @@ from typing import Any
 
 import pgtrigger
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -32,6 +33,7 @@ class AuditEvent(models.Model):
         PURGE = "purge", _("Deleted by the scheduled purge")
         ERASURE_REQUESTED = "erasure_requested", _("Erasure requested")
         ERASURE_APPROVED = "erasure_approved", _("Erasure approved")
+        CORRECTED = "corrected", _("Corrected by the customer")
 
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     actor = models.ForeignKey(
@@ -45,6 +47,10 @@ class AuditEvent(models.Model):
     customer_id = models.BigIntegerField(_("customer id"), null=True, blank=True, db_index=True)
     object_type = models.CharField(_("object type"), max_length=100, blank=True)
     object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    # Which fields a change touched (their names, never their values).
+    changed_fields = ArrayField(
+        models.CharField(max_length=64), verbose_name=_("changed fields"), default=list, blank=True
+    )
     created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
 
     class Meta:
@@ -61,9 +67,10 @@ class AuditEvent(models.Model):
                 operation=pgtrigger.Update,
                 condition=pgtrigger.Condition(
                     "NOT (OLD.actor_id IS NOT NULL AND NEW.actor_id IS NULL AND "
-                    "(NEW.id, NEW.kind, NEW.customer_id, NEW.object_type, NEW.object_id, NEW.created_at) "
-                    "IS NOT DISTINCT FROM "
-                    "(OLD.id, OLD.kind, OLD.customer_id, OLD.object_type, OLD.object_id, OLD.created_at))"
+                    "(NEW.id, NEW.kind, NEW.customer_id, NEW.object_type, NEW.object_id, NEW.created_at, "
+                    "NEW.changed_fields) IS NOT DISTINCT FROM "
+                    "(OLD.id, OLD.kind, OLD.customer_id, OLD.object_type, OLD.object_id, OLD.created_at, "
+                    "OLD.changed_fields))"
                 ),
             ),
             # Deleting is allowed only once the event is past its retention window, which the
@@ -89,6 +96,7 @@ class AuditEvent(models.Model):
         actor: Any = None,
         customer_id: int | None = None,
         target: models.Model | None = None,
+        changed_fields: list[str] | None = None,
     ) -> AuditEvent:
         actor_id = actor.pk if actor is not None and getattr(actor, "is_authenticated", False) else None
         return cls.objects.create(
@@ -97,6 +105,7 @@ class AuditEvent(models.Model):
             customer_id=customer_id,
             object_type=target._meta.label if target is not None else "",
             object_id=str(target.pk) if target is not None else "",
+            changed_fields=list(changed_fields or []),
         )
 
 

@@ -396,7 +396,7 @@ def _categories() -> tuple[Category, ...]:
             tables=(
                 Table(
                     "audit.AuditEvent",
-                    ("kind", "object_type", "object_id", "created_at"),
+                    ("kind", "object_type", "object_id", "changed_fields", "created_at"),
                     "customer_id",
                     _("Staff access to your data"),
                 ),
