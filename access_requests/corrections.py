@@ -38,12 +38,12 @@ class ContactDetailsForm(forms.ModelForm):
         fields = CONTACT_FIELDS
 
 
-class HerContactsFormSet(forms.BaseModelFormSet[Contact, ContactDetailsForm]):
+class HerContactsFormSet(forms.BaseModelFormSet):
     """Django's model formset accepts the id of any row of the model in its hidden id field (the
     field's choices are the whole table) and edits that row; here the choices are her contacts
     only, so another customer's id is an invalid form."""
 
-    def add_fields(self, form: ContactDetailsForm, index: int | None) -> None:
+    def add_fields(self, form: forms.ModelForm[Any], index: int | None) -> None:
         super().add_fields(form, index)
         id_field = form.fields["id"]
         assert isinstance(id_field, forms.ModelChoiceField)
