@@ -261,6 +261,12 @@ MFA_TOTP_ISSUER = "WP Hosting"
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # DRF's parsers with a size limit, and JSON with a depth limit: 400 instead of a RecursionError.
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.api_parsers.BoundedJSONParser",
+        "portal.api_parsers.BoundedFormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Every API call counts against a limit in the Redis cache (see the Security block).
     "DEFAULT_THROTTLE_CLASSES": [
