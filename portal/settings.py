@@ -402,6 +402,9 @@ LOGGING = {
         # Django's own console handler would print its lines a second time, unformatted.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
+        # The development server's own request lines (`make run`, the live-server tests) hold the
+        # query string as sent: the portal's scrubbed `request` line (portal.logs) is the one.
+        "django.server": {"level": "CRITICAL"},
         # The S3 client logs request URLs and headers (signatures) at DEBUG.
         "botocore": {"level": "INFO"},
         "boto3": {"level": "INFO"},
