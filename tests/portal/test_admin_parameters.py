@@ -21,6 +21,7 @@ from django.db.models import Model
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
+from portal.admin_parameters import ParameterCheckedAdminMixin
 from tests.factories import ContactFactory, CorrespondenceFactory, InvoiceFactory
 
 pytestmark = pytest.mark.django_db
@@ -148,6 +149,9 @@ def test_the_registry_is_the_whole_admin() -> None:
     # The parametrisation above covers the screens the customer data lives on (and any added later).
     labels = {_label(model_admin) for _model, model_admin in REGISTERED}
     assert {"customers.Customer", "retention.LegalHold", "access_requests.AccessRequest"} <= labels
+    # ... and every one of them has its parameters checked, whichever app registered it.
+    unchecked = [_label(ma) for _m, ma in REGISTERED if not isinstance(ma, ParameterCheckedAdminMixin)]
+    assert unchecked == []
 
 
 # --- The attacks of the report, and what still works ----------------------------------------------

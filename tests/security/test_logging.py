@@ -236,6 +236,11 @@ def test_the_suite_wide_check_finds_an_address_in_any_encoding(carried: str) -> 
 # --- The request line: the portal's one access log -----------------------------------------------
 
 
+def test_the_development_servers_own_request_lines_are_silenced() -> None:
+    # runserver (`make run`) and the live-server tests log the request line as sent, query and all.
+    assert not logging.getLogger("django.server").isEnabledFor(logging.ERROR)
+
+
 def test_each_request_writes_one_line_with_what_an_access_log_holds(
     client: Client, json_logs: JsonLines
 ) -> None:
