@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, unquote_plus, urlencode
 
 import structlog
 from celery.signals import before_task_publish, task_postrun, task_prerun
+from django.core.handlers.wsgi import get_str_from_wsgi
 from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import salted_hmac
 
@@ -62,13 +63,15 @@ FREE_TEXT_PARAMETERS = frozenset({"q", "term", "search"})
 # Parameter (and URL path parameter) names that say their value is a secret.
 SECRET_NAME = re.compile(
     r"(?i)token|secret|password|passwd|signature|credential|session|csrf|api[_-]?key|^key$|_key$|"
-    r"^uid|code|otp|^x-amz-"
+    r"code|otp|^x-amz-"
 )
 # "@" as typed, and the full-width and small at signs a careless decoder turns into it.
 AT_SIGNS = ("@", "\uff20", "\ufe6b")
 # A value encoded more often than this is not left readable: it is refused whole.
 DECODING_ROUNDS = 5
 LOGGED_QUERY_CHARACTERS = 1000
+# How deep a URL in a parameter (in a parameter ...) has its own query string scrubbed.
+NESTED_QUERIES = 2
 
 
 # --- Formatting --------------------------------------------------------------------------------
@@ -154,7 +157,7 @@ def _fully_decoded(text: str) -> str | None:
     return None
 
 
-def _scrubbed_parameter(name: str, value: str) -> tuple[str, str]:
+def _scrubbed_parameter(name: str, value: str, *, nesting: int) -> tuple[str, str]:
     decoded_name, decoded_value = _fully_decoded(name), _fully_decoded(value)
     if decoded_name is None or any(sign in decoded_name for sign in AT_SIGNS):
         return "[e-mail]", "[e-mail]"
@@ -164,13 +167,21 @@ def _scrubbed_parameter(name: str, value: str) -> tuple[str, str]:
         return name, "[redacted]"
     if decoded_name.lower() in FREE_TEXT_PARAMETERS and value:
         return name, "[search]"
+    if "?" in decoded_value and nesting < NESTED_QUERIES:
+        # A URL to go on to (`next=/my-data/?code=...`) carries a query string of its own.
+        base, _, query = decoded_value.partition("?")
+        return name, f"{base}?{_scrubbed_query(query, nesting=nesting + 1)}"
     return name, value
+
+
+def _scrubbed_query(query: str, *, nesting: int) -> str:
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode([_scrubbed_parameter(name, value, nesting=nesting) for name, value in pairs], safe="[]")
 
 
 def scrub_query_string(query: str) -> str:
     """The query string as it may be logged: see the module's invariants."""
-    pairs = [_scrubbed_parameter(name, value) for name, value in parse_qsl(query, keep_blank_values=True)]
-    scrubbed = urlencode(pairs, safe="[]")
+    scrubbed = _scrubbed_query(query, nesting=0)
     if len(scrubbed) > LOGGED_QUERY_CHARACTERS:
         return scrubbed[:LOGGED_QUERY_CHARACTERS] + "[...]"
     return scrubbed
@@ -181,9 +192,11 @@ def scrub_path(request: HttpRequest) -> str:
     e-mail address taken out."""
     path = request.path
     match = getattr(request, "resolver_match", None)
-    for name, value in (match.kwargs if match is not None else {}).items():
-        if SECRET_NAME.search(name) and isinstance(value, str) and value:
-            path = path.replace(value, "[redacted]")
+    kwargs = match.kwargs if match is not None else {}
+    secrets = [value for name, value in kwargs.items() if SECRET_NAME.search(name) and isinstance(value, str)]
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            path = path.replace(secret, "[redacted]")
     return EMAIL_ADDRESS.sub("[e-mail]", path)
 
 
@@ -202,7 +215,8 @@ def client_address(request: HttpRequest) -> str | None:
 
 def log_request(request: HttpRequest, response: HttpResponse, *, duration: float) -> None:
     user = getattr(request, "user", None)
-    query = request.META.get("QUERY_STRING", "")
+    # As Django reads it: WSGI hands over the raw bytes as latin-1, a typed "＠" among them.
+    query = get_str_from_wsgi(request.META, "QUERY_STRING", "")
     request_logger.info(
         "request",
         method=request.method,

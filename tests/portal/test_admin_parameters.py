@@ -31,8 +31,21 @@ ANSWERS_FOR_JUNK = {200, 302, 400, 404}
 # negative one, the wrong type, and a date that does not exist.
 JUNK = ("\x00", "abc\x00", "99999999999999999999", "-1", "abc", "2026-02-30", "1,\x00")
 DRILL_DOWN_YEARS = ("0", "9999", "99999999999", "-1", "abc", "\x00")
-SEARCH_JUNK = ("\x00", "kari\x00nordmann", "%\x00%")
-AUTOCOMPLETE_JUNK = ({"term": "\x00"}, {"term": "a\x00b"}, {"term": "x", "page": "99999999999999999999"})
+SEARCH_JUNK = (
+    "\x00",
+    "kari\x00nordmann",
+    "%\x00%",
+    "99999999999999999999",
+    "-99999999999999999999",
+    "abc",
+    "2026-02-30",
+)
+AUTOCOMPLETE_JUNK = (
+    {"term": "\x00"},
+    {"term": "a\x00b"},
+    {"term": "99999999999999999999"},
+    {"term": "x", "page": "99999999999999999999"},
+)
 
 REGISTERED: list[tuple[type[Model], ModelAdmin[Any]]] = sorted(
     admin.site._registry.items(), key=lambda item: item[0]._meta.label

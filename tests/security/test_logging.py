@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 import pytest
 import structlog
@@ -297,6 +298,7 @@ ADDRESS_IN_QUERIES = [
     "next=%2Fmy-data%2F%3Femail%3Dkari.nordmann%2540fjellstue.example.no",
     "kari.nordmann%40fjellstue.example.no=1",
     "q=kari.nordmann%EF%BC%A0fjellstue.example.no",
+    "q=kari.nordmann\uff20fjellstue.example.no",
 ]
 
 
@@ -326,9 +328,20 @@ def test_codes_tokens_and_searches_are_taken_out_of_the_query(client: Client, js
     )
 
 
+def test_a_url_to_go_on_to_has_its_query_scrubbed_too() -> None:
+    scrubbed = logs.scrub_query_string("next=%2Fmy-data%2F%3Fcode%3DVKPG-TWSV%26tab%3D2")
+    assert "VKPG" not in scrubbed
+    assert unquote_plus(scrubbed) == "next=/my-data/?code=[redacted]&tab=2"
+
+
 def test_a_secret_in_the_path_is_taken_out() -> None:
     request = RequestFactory().get("/accounts/confirm-email/MTc:1vQx2:s3cr3t-confirmation-key/")
     request.resolver_match = ResolverMatch(
         lambda request: None, args=(), kwargs={"key": "MTc:1vQx2:s3cr3t-confirmation-key"}
     )
     assert logs.scrub_path(request) == "/accounts/confirm-email/[redacted]/"
+    reset = RequestFactory().get("/accounts/password/reset/key/1z-4f9kq2-0d5e8a7b6c/")
+    reset.resolver_match = ResolverMatch(
+        lambda request: None, args=(), kwargs={"uidb36": "1z", "key": "4f9kq2-0d5e8a7b6c"}
+    )
+    assert logs.scrub_path(reset) == "/accounts/password/reset/key/1z-[redacted]/"
