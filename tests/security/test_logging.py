@@ -314,6 +314,19 @@ def test_no_address_reaches_the_request_line_however_it_is_encoded(
     assert "[e-mail]" in line["query"]
 
 
+def test_staff_searching_customers_by_address_leave_no_address_in_the_log(
+    client: Client, json_logs: JsonLines, superuser: Any, mfa_login: Any, alice: Any
+) -> None:
+    # The report's case: gunicorn's access log wrote `?q=name@example.no` as it came.
+    mfa_login(client, superuser)
+    for query in ("q=alice%40example.no", "q=alice@example.no", "q=alice%2540example.no"):
+        assert client.get(f"/admin/customers/customer/?{query}").status_code == 200
+    lines = json_logs.events("request")
+    assert [line["query"] for line in lines] == ["q=[e-mail]"] * 3
+    assert all(line["user_id"] == superuser.pk for line in lines)
+    assert "alice" not in json_logs.stream.getvalue()
+
+
 def test_codes_tokens_and_searches_are_taken_out_of_the_query(client: Client, json_logs: JsonLines) -> None:
     client.get(
         "/privacy/?code=VKPG-TWSV&token=abc123xyz&key=s3cr3tkey&X-Amz-Signature=deadbeef01"
