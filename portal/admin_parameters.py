@@ -10,12 +10,14 @@ parameters are checked before the admin uses them.
 Invariants:
 - Wired in `PortalAdminSite` for every view and every ModelAdmin registered on it
   (portal/admin_site.py), so no app's admin has to remember it.
-- No admin view sees a query string holding a NUL byte: `refuse_unstorable_text`, run by
-  `PortalAdminSite.admin_view` around each of them (the autocomplete too), answers 400 first.
+- No admin view sees a query string or a submitted form holding a NUL byte:
+  `refuse_unstorable_text`, run by `PortalAdminSite.admin_view` around each of them (the
+  autocomplete too), answers 400 first.
 - A changelist's date drill-down (`<date_hierarchy>__year`, `__month`, `__day`) reaches Django only
   as a real date whose following day, month and year exist; anything else answers 400.
 - An add page's initial values from the query string are cleaned by the very form fields that will
   show them; a value its field refuses answers 400.
+- The rows selected for an action reach it only as values of the model's primary key.
 - Only what comes from the URL is refused: a value that passes these checks and still raises is a
   bug, and stays a 500 that says so.
 """
@@ -27,9 +29,11 @@ import functools
 from collections.abc import Callable
 from typing import Any, cast
 
-from django.contrib.admin import ModelAdmin
+from django.contrib.admin import ModelAdmin, helpers
+from django.contrib.admin.options import ActionLocation
 from django.core.exceptions import BadRequest, ValidationError
-from django.http import HttpRequest, HttpResponseBase, QueryDict
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
 
 UNSTORABLE = "\x00"
 DRILL_DOWN_PARTS = ("year", "month", "day")
@@ -49,6 +53,8 @@ def refusing_unstorable_text[View: Callable[..., HttpResponseBase]](view: View) 
     @functools.wraps(view)  # keeps what the site reads off the view (csrf_exempt)
     def checked_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         refuse_unstorable_text(request.GET)
+        if request.method == "POST":
+            refuse_unstorable_text(request.POST)
         return view(request, *args, **kwargs)
 
     return cast(View, checked_view)
@@ -99,6 +105,23 @@ class ParameterCheckedAdminMixin(ModelAdmin):
             except ValidationError as refused:
                 raise BadRequest(f"The initial value of {name} is not one its field accepts.") from refused
         return initial
+
+    def response_action(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Any],
+        action_location: ActionLocation = ActionLocation.CHANGE_LIST,
+    ) -> HttpResponse | None:
+        primary_key = self.model._meta.pk
+        assert primary_key is not None
+        for selected in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+            try:
+                value = primary_key.to_python(selected)
+                # An id past the column's range cannot be a row's (PostgreSQL would refuse the query).
+                primary_key.run_validators(value)
+            except ValidationError as refused:
+                raise BadRequest("A row selected for the action is not one of this list's.") from refused
+        return super().response_action(request, queryset, action_location)
 
 
 def parameters_checked(admin_class: type[ModelAdmin[Any]]) -> type[ModelAdmin[Any]]:

@@ -158,6 +158,26 @@ def test_junk_in_an_admin_url_is_never_a_server_error(
     assert not wrong, "\n".join(f"{status} {url}" for url, status in wrong.items())
 
 
+@pytest.mark.parametrize("model_admin", [model_admin for _model, model_admin in REGISTERED], ids=_label)
+def test_junk_rows_selected_for_an_action_are_never_a_server_error(
+    staff_client: Client, superuser: Any, some_records: None, model_admin: ModelAdmin[Any]
+) -> None:
+    request = RequestFactory().get("/")
+    request.user = superuser
+    changelist = _url(model_admin, "changelist")
+    answers = {}
+    for action in model_admin.get_actions(request):
+        for junk in ("\x00", "abc", "99999999999999999999", "-1", "1\x00"):
+            response = staff_client.post(changelist, {"action": action, "_selected_action": junk})
+            answers[(action, junk)] = response.status_code
+    response = staff_client.post(changelist, {"action": "\x00", "_selected_action": "1"})
+    answers[("\x00", "1")] = response.status_code
+    wrong = {key: status for key, status in answers.items() if status not in ANSWERS_FOR_JUNK}
+    assert not wrong, "\n".join(
+        f"{status} {action!r} on {junk!r}" for (action, junk), status in wrong.items()
+    )
+
+
 def test_the_registry_is_the_whole_admin() -> None:
     # The parametrisation above covers the screens the customer data lives on (and any added later).
     labels = {_label(model_admin) for _model, model_admin in REGISTERED}
