@@ -1,4 +1,5 @@
-"""Junk in an admin URL's query string is a 400 (Bad Request), never a server error.
+"""Junk in an admin URL's query string (or in the rows posted for an action) is a 400 (Bad
+Request), never a server error.
 
 The admin reads its query string in many places (list filters, the date drill-down, the search box,
 the autocomplete, an add page's initial values), and some of them hand a value on to code that
@@ -18,7 +19,7 @@ Invariants:
 - An add page's initial values from the query string are cleaned by the very form fields that will
   show them; a value its field refuses answers 400.
 - The rows selected for an action reach it only as values of the model's primary key.
-- Only what comes from the URL is refused: a value that passes these checks and still raises is a
+- Only what comes from the request is refused: a value that passes these checks and still raises is a
   bug, and stays a 500 that says so.
 """
 

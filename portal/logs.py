@@ -261,7 +261,7 @@ class RequestIdMiddleware:
                     "request_refused",
                     status=response.status_code,
                     method=request.method,
-                    path=request.path,
+                    path=scrub_path(request),
                     user_id=user.pk if user is not None and user.is_authenticated else None,
                 )
             # Until the response is handed to the server: a streamed file's sending is not counted.
