@@ -41,9 +41,10 @@ SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{7,63}")
 # Celery message header carrying the request id from the web process to the worker.
 TASK_HEADER = "request_id"
 
-# The at sign also percent-encoded once or more (%40, %2540, ...), as a URL carries it.
+# The at sign also percent-encoded once or more (%40, %2540, ...), as a URL carries it, and as the
+# full-width and small at signs.
 EMAIL_ADDRESS = re.compile(
-    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+(?:@|%(?:25)*40)[A-Za-z0-9-]+(?:(?:\.|%(?:25)*2[Ee])[A-Za-z0-9-]+)+",
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+(?:[@\uff20\ufe6b]|%(?:25)*40)[A-Za-z0-9-]+(?:(?:\.|%(?:25)*2[Ee])[A-Za-z0-9-]+)+",
     re.IGNORECASE,
 )
 # `name=value` or `name: value` where the name says it is a secret (query strings of presigned URLs,
