@@ -42,5 +42,7 @@ USER 10001:10001
 
 EXPOSE 8000
 
-CMD ["gunicorn", "portal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", \
-     "--access-logfile", "-"]
+# No --access-logfile: gunicorn's access log is off (its default). It would write every query string
+# as sent (e-mail addresses in searches) and the proxy's address for the client's; the portal logs
+# each request itself, scrubbed, as a JSON line with the client's address (portal/logs.py).
+CMD ["gunicorn", "portal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2"]

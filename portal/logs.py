@@ -1,6 +1,14 @@
 """Structured logs without personal data, each line carrying the request it belongs to.
 
 Invariants:
+- Each web request writes one `request` line (`RequestIdMiddleware`): method, path, query string,
+  status, duration, user id, request id and the client's address as the trusted proxy gives it
+  (the address allauth's rate limits key on). It is the only request log: gunicorn's access log is
+  off (Dockerfile, docker-compose.yml) and the development server's is silenced (settings.LOGGING).
+- The query string and path of that line are scrubbed where they are read (`scrub_query_string`,
+  `scrub_path`): a value holding an e-mail address however often it was percent-encoded, a free-text
+  search (a name, most often) and a value whose name says it is a secret (a code, a token, a key,
+  a signature) are replaced before the line is logged.
 - Every line is one JSON object (structlog's `ProcessorFormatter` over the standard library's
   logging, so Django's, Celery's and the apps' `logging.getLogger` lines look the same as
   structlog's), with `request_id`: the web request's, or the one the task was queued from.
@@ -14,13 +22,16 @@ Invariants:
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping, MutableMapping
 from contextvars import Token
 from typing import Any
+from urllib.parse import parse_qsl, unquote_plus, urlencode
 
 import structlog
 from celery.signals import before_task_publish, task_postrun, task_prerun
+from django.core.handlers.wsgi import get_str_from_wsgi
 from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import salted_hmac
 
@@ -30,7 +41,12 @@ SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{7,63}")
 # Celery message header carrying the request id from the web process to the worker.
 TASK_HEADER = "request_id"
 
-EMAIL_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# The at sign also percent-encoded once or more (%40, %2540, ...), as a URL carries it, and as the
+# full-width and small at signs.
+EMAIL_ADDRESS = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+(?:[@\uff20\ufe6b]|%(?:25)*40)[A-Za-z0-9-]+(?:(?:\.|%(?:25)*2[Ee])[A-Za-z0-9-]+)+",
+    re.IGNORECASE,
+)
 # `name=value` or `name: value` where the name says it is a secret (query strings of presigned URLs,
 # sign-in codes, session keys, authorisation headers).
 SECRET_VALUE = re.compile(
@@ -40,6 +56,23 @@ SECRET_VALUE = re.compile(
 )
 
 logger = structlog.get_logger("portal.security")
+request_logger = structlog.get_logger("portal.request")
+
+# Query parameters holding what someone typed to find a person (the admin's and the autocomplete's
+# search): a name as often as not, so never logged.
+FREE_TEXT_PARAMETERS = frozenset({"q", "term", "search"})
+# Parameter (and URL path parameter) names that say their value is a secret.
+SECRET_NAME = re.compile(
+    r"(?i)token|secret|password|passwd|signature|credential|session|csrf|api[_-]?key|^key$|_key$|"
+    r"code|otp|^x-amz-"
+)
+# "@" as typed, and the full-width and small at signs a careless decoder turns into it.
+AT_SIGNS = ("@", "\uff20", "\ufe6b")
+# A value encoded more often than this is not left readable: it is refused whole.
+DECODING_ROUNDS = 5
+LOGGED_QUERY_CHARACTERS = 1000
+# How deep a URL in a parameter (in a parameter ...) has its own query string scrubbed.
+NESTED_QUERIES = 2
 
 
 # --- Formatting --------------------------------------------------------------------------------
@@ -111,6 +144,92 @@ def configure_structlog() -> None:
     )
 
 
+# --- The request line ----------------------------------------------------------------------------
+
+
+def _fully_decoded(text: str) -> str | None:
+    """`text` percent-decoded until nothing changes (a %2540 is an @ twice over); None when it
+    still changes after DECODING_ROUNDS."""
+    for _round in range(DECODING_ROUNDS):
+        decoded = unquote_plus(text)
+        if decoded == text:
+            return text
+        text = decoded
+    return None
+
+
+def _scrubbed_parameter(name: str, value: str, *, nesting: int) -> tuple[str, str]:
+    decoded_name, decoded_value = _fully_decoded(name), _fully_decoded(value)
+    if decoded_name is None or any(sign in decoded_name for sign in AT_SIGNS):
+        return "[e-mail]", "[e-mail]"
+    if decoded_value is None or any(sign in decoded_value for sign in AT_SIGNS):
+        return name, "[e-mail]"
+    if SECRET_NAME.search(decoded_name):
+        return name, "[redacted]"
+    if decoded_name.lower() in FREE_TEXT_PARAMETERS and value:
+        return name, "[search]"
+    if "?" in decoded_value and nesting < NESTED_QUERIES:
+        # A URL to go on to (`next=/my-data/?code=...`) carries a query string of its own.
+        base, _, query = decoded_value.partition("?")
+        return name, f"{base}?{_scrubbed_query(query, nesting=nesting + 1)}"
+    return name, value
+
+
+def _scrubbed_query(query: str, *, nesting: int) -> str:
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode([_scrubbed_parameter(name, value, nesting=nesting) for name, value in pairs], safe="[]")
+
+
+def scrub_query_string(query: str) -> str:
+    """The query string as it may be logged: see the module's invariants."""
+    scrubbed = _scrubbed_query(query, nesting=0)
+    if len(scrubbed) > LOGGED_QUERY_CHARACTERS:
+        return scrubbed[:LOGGED_QUERY_CHARACTERS] + "[...]"
+    return scrubbed
+
+
+def scrub_path(request: HttpRequest) -> str:
+    """The path with the URL's secret parameters (a password-reset or confirmation key) and any
+    e-mail address taken out."""
+    path = request.path
+    match = getattr(request, "resolver_match", None)
+    kwargs = match.kwargs if match is not None else {}
+    secrets = [value for name, value in kwargs.items() if SECRET_NAME.search(name) and isinstance(value, str)]
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            path = path.replace(secret, "[redacted]")
+    return EMAIL_ADDRESS.sub("[e-mail]", path)
+
+
+def client_address(request: HttpRequest) -> str | None:
+    """The client's address as allauth's rate limits see it: the trusted proxy's X-Forwarded-For
+    entry behind BEHIND_TLS_PROXY, otherwise the connection's."""
+    # Imported here: settings.LOGGING loads this module before the apps are ready.
+    from allauth.account.adapter import get_adapter
+    from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+
+    try:
+        return str(get_adapter(request).get_client_ip(request))
+    except (ImproperlyConfigured, PermissionDenied):
+        return None
+
+
+def log_request(request: HttpRequest, response: HttpResponse, *, duration: float) -> None:
+    user = getattr(request, "user", None)
+    # As Django reads it: WSGI hands over the raw bytes as latin-1, a typed "＠" among them.
+    query = get_str_from_wsgi(request.META, "QUERY_STRING", "")
+    request_logger.info(
+        "request",
+        method=request.method,
+        path=scrub_path(request),
+        query=scrub_query_string(query) if query else None,
+        status=response.status_code,
+        duration_ms=round(duration * 1000, 1),
+        user_id=user.pk if user is not None and user.is_authenticated else None,
+        client=client_address(request),
+    )
+
+
 # --- Request ids -------------------------------------------------------------------------------
 
 
@@ -121,7 +240,8 @@ def current_request_id() -> str | None:
 
 class RequestIdMiddleware:
     """Gives each request an id (the proxy's X-Request-ID when it looks safe), binds it to every log
-    line written while the request runs, returns it in the response, and logs refusals."""
+    line written while the request runs, returns it in the response, logs refusals, and writes the
+    request's one `request` line (the portal's access log)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -133,6 +253,7 @@ class RequestIdMiddleware:
         # A worker thread serves many requests: nothing bound by an earlier one may leak into this.
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
         try:
             response = self.get_response(request)
             if response.status_code in (401, 403, 429):
@@ -141,9 +262,11 @@ class RequestIdMiddleware:
                     "request_refused",
                     status=response.status_code,
                     method=request.method,
-                    path=request.path,
+                    path=scrub_path(request),
                     user_id=user.pk if user is not None and user.is_authenticated else None,
                 )
+            # Until the response is handed to the server: a streamed file's sending is not counted.
+            log_request(request, response, duration=time.perf_counter() - started)
         finally:
             structlog.contextvars.clear_contextvars()
         response[REQUEST_ID_HEADER] = request_id

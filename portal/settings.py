@@ -261,6 +261,12 @@ MFA_TOTP_ISSUER = "WP Hosting"
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # DRF's parsers with a size limit, and JSON with a depth limit: 400 instead of a RecursionError.
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.api_parsers.BoundedJSONParser",
+        "portal.api_parsers.BoundedFormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Every API call counts against a limit in the Redis cache (see the Security block).
     "DEFAULT_THROTTLE_CLASSES": [
@@ -411,6 +417,9 @@ LOGGING = {
         # Django's own console handler would print its lines a second time, unformatted.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
+        # The development server's own request lines (`make run`, the live-server tests) hold the
+        # query string as sent: the portal's scrubbed `request` line (portal.logs) is the one.
+        "django.server": {"level": "CRITICAL"},
         # The S3 client logs request URLs and headers (signatures) at DEBUG.
         "botocore": {"level": "INFO"},
         "boto3": {"level": "INFO"},

@@ -168,7 +168,12 @@ def mfa_login() -> Callable[[Client, Any], Authenticator]:
     return sign_in_with_second_factor
 
 
-EMAIL_IN_LOG = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# An address as typed, and as a URL carries it: the at sign (and the dots) percent-encoded once or
+# more (%40, %2540, ...), in either case, or typed as a full-width or small at sign.
+EMAIL_IN_LOG = re.compile(
+    r"[A-Za-z0-9._%+-]+(?:[@\uff20\ufe6b]|%(?:25)*40)[A-Za-z0-9-]+(?:(?:\.|%(?:25)*2E)[A-Za-z0-9-]+)*(?:\.|%(?:25)*2E)[A-Za-z]{2,}",
+    re.IGNORECASE,
+)
 
 
 class SuiteLogCapture(logging.Handler):

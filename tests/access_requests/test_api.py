@@ -275,3 +275,49 @@ def test_the_schema_and_its_docs_page(client: Client, db: None) -> None:
     page = docs.content.decode()
     assert "POST /api/v1/access-requests/" in page
     assert "cdn" not in page.lower() and "<script" not in page
+
+
+# --- Bodies the API will not read -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("action", ["reject", "extend"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"reason": ' + "[" * 100_000 + "]" * 100_000 + "}",  # Python's json recursed into a 500 here
+        '{"reason": ' + "[" * 9 + "]" * 9 + "}",
+        "[" * 200_000,
+        '{"reason": "' + "x" * 70_000 + '"}',
+        '{"reason": "fine", "padding": "' + " " * 70_000 + '"}',
+    ],
+    ids=["nested-100000", "nested-9", "unterminated-200000", "reason-70kB", "padding-70kB"],
+)
+def test_staff_actions_refuse_over_deep_or_over_large_json(
+    staff_client: Client, alice_request: AccessRequest, action: str, body: str
+) -> None:
+    response = staff_client.post(
+        f"{STAFF_API}{alice_request.pk}/{action}/", body, content_type="application/json"
+    )
+    assert response.status_code == 400
+    alice_request.refresh_from_db()
+    assert alice_request.status == AccessRequest.Status.RECEIVED
+
+
+def test_an_over_large_form_body_is_refused_too(staff_client: Client, alice_request: AccessRequest) -> None:
+    response = staff_client.post(
+        f"{STAFF_API}{alice_request.pk}/reject/",
+        "reason=" + "x" * 70_000,
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 400
+
+
+def test_a_reason_with_brackets_and_quotes_in_it_is_not_nesting(
+    staff_client: Client, alice_request: AccessRequest
+) -> None:
+    reason = 'Asked twice ("[[[[[[[[[[" in the subject, {{{{{{{{{{ in the body) \\ see ticket'
+    response = staff_client.post(
+        f"{STAFF_API}{alice_request.pk}/reject/", {"reason": reason}, content_type="application/json"
+    )
+    assert response.status_code == 200
+    assert response.json()["status"] == "rejected"

@@ -415,6 +415,27 @@ def test_dockerfile_runs_gunicorn_by_default() -> None:
     assert command[command.index("--workers") + 1] == "2"
 
 
+ACCESS_LOG_OPTIONS = ("--access-logfile", "--access-log-format", "--log-config")
+
+
+def test_gunicorns_access_log_is_off_in_the_image() -> None:
+    # It wrote every query string as sent and the proxy's address; the portal logs each request
+    # itself, scrubbed (portal/logs.py), so gunicorn's default (no access log) stays.
+    [command] = [json.loads(rest) for keyword, rest in dockerfile_instructions() if keyword == "CMD"]
+    assert not [word for word in command if word.startswith(ACCESS_LOG_OPTIONS)], command
+    assert not [rest for keyword, rest in dockerfile_instructions() if "GUNICORN_CMD_ARGS" in rest]
+
+
+def test_gunicorns_access_log_stays_off_in_compose(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    web = services["web"]
+    assert not [word for word in words(web.get("command")) if word.startswith(ACCESS_LOG_OPTIONS)]
+    assert not words(web.get("entrypoint"))
+    assert "GUNICORN_CMD_ARGS" not in compose["x-portal-env"]
+    assert "GUNICORN_CMD_ARGS" not in (web.get("environment") or {})
+
+
 def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
     ignored = {line.strip() for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()}
     assert {".env", ".data", ".venv", ".git", "staticfiles"} <= ignored
