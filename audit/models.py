@@ -16,6 +16,7 @@ import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.db.models import Value
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -49,7 +50,11 @@ class AuditEvent(models.Model):
     object_id = models.CharField(_("object id"), max_length=64, blank=True)
     # Which fields a change touched (their names, never their values).
     changed_fields = ArrayField(
-        models.CharField(max_length=64), verbose_name=_("changed fields"), default=list, blank=True
+        models.CharField(max_length=64),
+        verbose_name=_("changed fields"),
+        default=list,
+        db_default=Value([], output_field=ArrayField(models.CharField(max_length=64))),
+        blank=True,
     )
     created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
 

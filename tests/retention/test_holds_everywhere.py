@@ -24,7 +24,7 @@ from django.core.files.storage import storages
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
-from access_requests.models import AccessRequest
+from access_requests.models import AccessRequest, ErasureRequest
 from audit.models import AuditEvent, UserSession
 from customers import services as customer_services
 from customers.models import Customer, Payment
@@ -169,6 +169,9 @@ def _world_of(customer: Customer) -> None:
         single_object=True,
     )
     ProcessorJob.objects.create(processor="zendesk", kind="tickets.delete", customer_id=customer.pk)
+    ErasureRequest.objects.create(
+        customer=customer, former_customer_id=customer.pk, status=ErasureRequest.Status.REJECTED
+    )
 
 
 def _rows_about(model: type[models.Model], customer: Customer) -> list[object]:
