@@ -6,6 +6,8 @@ Invariants:
 - `register` puts `AuditedAdminMixin` (portal/admin_audit.py) in front of every ModelAdmin class
   registered here, at the moment it is registered: no registered screen escapes the audit trail,
   whichever app registers it and whenever.
+- `register` also puts `SignInAccessAdminMixin` (portal/admin_access.py) in front: who may give
+  whom a way in (a customer's user never gets a password here).
 - Every changelist registered here pages without counting its whole table
   (`portal.admin_paging.configure`).
 - /admin/login/ is allauth's password sign-in (`portal.security.StaffLoginView`), so its rate limits
@@ -25,6 +27,7 @@ from django.db.models.base import ModelBase
 from django.http import HttpRequest, HttpResponse
 
 from portal import admin_paging
+from portal.admin_access import guarded
 from portal.admin_audit import audited
 from portal.security import StaffLoginView
 
@@ -37,7 +40,7 @@ class PortalAdminSite(AdminSite):
         **options: Any,
     ) -> None:
         # With options, Django subclasses the class it is given: the subclass is audited too.
-        super().register(model_or_iterable, audited(admin_class or ModelAdmin), **options)
+        super().register(model_or_iterable, guarded(audited(admin_class or ModelAdmin)), **options)
         models = [model_or_iterable] if isinstance(model_or_iterable, ModelBase) else model_or_iterable
         for model in models:
             admin_paging.configure(self._registry[model])
