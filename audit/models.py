@@ -30,6 +30,8 @@ class AuditEvent(models.Model):
         HOLD_RELEASED = "hold_released", _("Legal hold released")
         MANUAL_DELETION = "manual_deletion", _("Deleted by staff")
         PURGE = "purge", _("Deleted by the scheduled purge")
+        PORTAL_ACCESS_GRANTED = "portal_access_granted", _("Staff gave a contact portal access")
+        SIGN_IN_ADDRESS_CHANGED = "sign_in_address_changed", _("Staff changed a sign-in address")
 
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     actor = models.ForeignKey(

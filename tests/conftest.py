@@ -87,6 +87,7 @@ STAFF_GROUP_MIGRATIONS = [
     ("retention", "0003_privacy_officer_permissions"),
     ("access_requests", "0002_privacy_officer_permissions"),
     ("retention", "0004_processors"),
+    ("portal", "0002_grant_portal_access"),
 ]
 
 
