@@ -312,6 +312,16 @@ def test_a_customer_with_a_password_is_refused_at_the_staff_sign_in(client: Clie
     assert client.get(reverse("admin:index")).status_code == 302
 
 
+def test_a_customer_who_had_a_password_loses_it_when_she_asks_for_a_code(
+    client: Client, alice: Customer
+) -> None:
+    assert alice.user is not None
+    User.objects.filter(pk=alice.user.pk).update(password=make_password(PASSWORD))
+    client.post(reverse("account_request_login_code"), {"email": "alice@example.no"})
+    alice.user.refresh_from_db()
+    assert not alice.user.has_usable_password()
+
+
 def test_a_customer_cannot_give_herself_a_password(client: Client, alice: Customer) -> None:
     assert alice.user is not None
     client.force_login(alice.user)
