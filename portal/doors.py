@@ -24,14 +24,17 @@ from functools import wraps
 from typing import Any
 
 from allauth.account import views as account_views
+from allauth.account.internal.flows.login import record_authentication
 from allauth.account.views import ConfirmLoginCodeView, RequestLoginCodeView
 from allauth.mfa.base import views as mfa_views
 from allauth.mfa.recovery_codes import views as recovery_code_views
 from allauth.mfa.totp import views as totp_views
+from allauth.mfa.totp.internal import flows as totp_flows
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext as _
+from django.views.generic.edit import FormView
 
 from portal.accounts import portal_user_for_email
 from portal.security import is_staff_account
@@ -114,6 +117,21 @@ class CustomerConfirmLoginCodeView(ConfirmLoginCodeView):
         if not self._still_the_same_user():
             return self._void()
         response: HttpResponse = super()._resend_form_valid(form)
+        return response
+
+
+class StaffActivateTOTPView(totp_views.ActivateTOTPView):
+    """Setting up the authenticator app: the code entered to activate it is this sign-in's second
+    factor, so the employee is not asked for another code before the admin (allauth records the
+    activation as no authentication at all)."""
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        authenticator, recovery_codes = totp_flows.activate_totp(self.request, form)
+        self.did_generate_recovery_codes = bool(recovery_codes)
+        record_authentication(
+            self.request, self.request.user, "mfa", type=authenticator.type, id=authenticator.pk
+        )
+        response: HttpResponse = FormView.form_valid(self, form)
         return response
 
 
@@ -201,7 +219,7 @@ DOORS: tuple[Door, ...] = (
         "2fa/totp/activate/",
         Audience.STAFF,
         "signed-in staff setting up their authenticator app",
-        staff_only(totp_views.activate_totp),
+        staff_only(StaffActivateTOTPView.as_view()),
     ),
     Door(
         "mfa_deactivate_totp",
