@@ -2,7 +2,8 @@
 
 Invariants:
 - Letting someone sign in as a customer is a privileged act of a named employee: giving a contact
-  portal access, or changing the address a customer (or a contact with access) signs in with,
+  portal access, moving a contact with access to another customer, or changing the address a
+  customer (or a contact with access) signs in with,
   needs `customers.grant_portal_access` (the Privacy officer group: it may see everything the
   portal shows the customer). Without it those fields are read-only on every screen and inline,
   and a save that changes them anyway is refused (403) before anything is written.
@@ -50,11 +51,17 @@ class SignInFields:
     model: type[models.Model]
     address: str  # the e-mail address it signs in with
     access: str | None  # the switch that lets it sign in at all (None: always on)
+    owner: str | None = None  # whose data it sees when it signs in (a contact's customer)
     user: str = "user"
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(name for name in (self.address, self.access, self.user) if name)
+        return tuple(name for name in (self.address, self.access, self.owner, self.user) if name)
+
+    @property
+    def granting(self) -> set[str]:
+        """The fields only an employee who may grant portal access may change."""
+        return {name for name in (self.address, self.access, self.owner) if name}
 
     def locked(self, *, may_grant: bool, obj: Any) -> list[str]:
         """The fields read-only for this employee on this record (None: a new one, or an inline)."""
@@ -64,6 +71,8 @@ class SignInFields:
                 locked.append(self.access)
             if obj is not None and (self.access is None or getattr(obj, self.access)):
                 locked.append(self.address)
+                if self.owner:
+                    locked.append(self.owner)  # moving her to another customer shows her its data
         return locked
 
     def changes(self, obj: Any, form: BaseForm, *, adding: bool) -> list[AuditEvent.Kind]:
@@ -78,6 +87,8 @@ class SignInFields:
             pass  # a new customer: nobody signed in through her address yet
         elif self.address in changed and had_access and has_access and not adding:
             kinds.append(AuditEvent.Kind.SIGN_IN_ADDRESS_CHANGED)
+        elif self.owner and self.owner in changed and had_access and has_access and not adding:
+            kinds.append(AuditEvent.Kind.PORTAL_ACCESS_GRANTED)
         if self.user in changed:
             kinds.append(AuditEvent.Kind.PORTAL_ACCESS_GRANTED)
         return kinds
@@ -85,7 +96,7 @@ class SignInFields:
 
 SIGN_IN_FIELDS: dict[type[models.Model], SignInFields] = {
     Customer: SignInFields(Customer, address="email", access=None),
-    Contact: SignInFields(Contact, address="email", access="portal_access"),
+    Contact: SignInFields(Contact, address="email", access="portal_access", owner="customer"),
 }
 
 
@@ -116,7 +127,7 @@ class SignInAccessAdminMixin(ModelAdmin):
             return fields
         fields = _with(fields, rules.locked(may_grant=may_grant_portal_access(request.user), obj=obj))
         if self._changes_only_who_signs_in(request, obj):
-            opened = {rules.address, rules.access}
+            opened = rules.granting
             editable = [
                 field.name
                 for field in self.model._meta.concrete_fields

@@ -144,6 +144,16 @@ def test_support_cannot_change_the_address_a_contact_signs_in_with(
     assert not _gets_a_code(ATTACKER)
 
 
+def test_support_cannot_move_a_contact_with_access_to_another_customer(
+    client: Client, support_user: User, kari: Contact, bob: Customer
+) -> None:
+    sign_in_with_second_factor(client, support_user)
+    url = reverse("admin:customers_contact_change", args=[kari.pk])
+    client.post(url, _contact_form(kari, bob))
+    kari.refresh_from_db()
+    assert kari.customer_id != bob.pk
+
+
 def test_support_cannot_change_the_address_a_customer_signs_in_with(
     client: Client, support_user: User, alice: Customer
 ) -> None:
@@ -378,6 +388,7 @@ EDITABLE_BY: dict[tuple[str, str], set[str]] = {
     ("customers.Customer", "user"): set(),
     ("customers.Contact", "email"): {"Privacy officer"},
     ("customers.Contact", "portal_access"): {"Privacy officer"},
+    ("customers.Contact", "customer"): {"Privacy officer"},
     ("customers.Contact", "user"): set(),
 }
 
