@@ -278,6 +278,7 @@ def test_changing_a_customers_address_ends_her_sessions_and_tells_both_addresses
     to_new = [message for message in mail.outbox if message.to == ["alice.hansen@example.no"]]
     assert len(to_old) == 1 and len(to_new) == 1
     assert "alice.hansen" not in to_old[0].body and "alice.hansen" not in to_old[0].subject
+    assert "endret av våre ansatte" in to_old[0].body and "changed by our staff" in to_old[0].body
     assert not _gets_a_code("alice@example.no")
     assert _gets_a_code("alice.hansen@example.no")
 
