@@ -35,6 +35,8 @@ class AuditEvent(models.Model):
         ERASURE_REQUESTED = "erasure_requested", _("Erasure requested")
         ERASURE_APPROVED = "erasure_approved", _("Erasure approved")
         CORRECTED = "corrected", _("Corrected by the customer")
+        PORTAL_ACCESS_GRANTED = "portal_access_granted", _("Staff gave a contact portal access")
+        SIGN_IN_ADDRESS_CHANGED = "sign_in_address_changed", _("Staff changed a sign-in address")
 
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     actor = models.ForeignKey(

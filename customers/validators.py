@@ -35,11 +35,11 @@ def organisation_number_check_digit(first_eight: str) -> int | None:
 
 def validate_organisation_number(value: str) -> None:
     number = normalize_organisation_number(value)
-    if not number.isdigit() or len(number) != 9:
+    if not (number.isascii() and number.isdigit()) or len(number) != 9:  # ASCII: isdigit takes any script
         raise ValidationError(
             _("An organisation number has exactly 9 digits; %(value)s has %(count)d."),
             code="organisation_number_length",
-            params={"value": value, "count": sum(ch.isdigit() for ch in number)},
+            params={"value": value, "count": sum(ch in "0123456789" for ch in number)},
         )
     if organisation_number_check_digit(number[:8]) != int(number[8]):
         raise ValidationError(

@@ -53,3 +53,11 @@ def test_every_number_is_valid_with_exactly_its_computed_check_digit(first_eight
         else:
             with pytest.raises(ValidationError):
                 validate_organisation_number(candidate)
+
+
+@pytest.mark.parametrize("number", ["٩٢٣٦٠٩٠١٦", "９２３６０９０１６", "92360901６"])
+def test_only_ascii_digits_make_an_organisation_number(number: str) -> None:
+    # Python's isdigit() and int() take every script's digits; the registry's numbers are ASCII.
+    with pytest.raises(ValidationError) as error:
+        validate_organisation_number(number)
+    assert error.value.code == "organisation_number_length"
