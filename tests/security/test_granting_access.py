@@ -336,6 +336,8 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         **NOTHING,
         "Privacy officer": {"view", "add", "change", "action:retry_failed_builds"},
     },
+    # Approve, reject, extend: through the change permission (the customer asks; nobody deletes).
+    "access_requests.ErasureRequest": {**NOTHING, "Privacy officer": {"view", "change"}},
     "account.EmailAddress": NOTHING,
     "audit.AuditEvent": {**NOTHING, "Privacy officer": {"view"}},
     "auth.Group": NOTHING,
