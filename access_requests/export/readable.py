@@ -1,0 +1,527 @@
+"""The customer's data as a person reads it: the rows of every table in index.html and the pages it
+links to, in Norwegian and English, with dates, times and amounts written the way each language
+writes them.
+
+Invariants:
+- Every row in data.json is on exactly one page of each language, and nothing else is: the HTML is
+  rendered from the rows the archive streams, or, for a table whose rows nest under another's (an
+  invoice's lines and payments, a contact's sign-in), from the same `Table.rows_for_customer`
+  queryset, narrowed to the parent rows of one page.
+- Memory stays flat: a page holds at most `PAGE_ROWS` rows (of the table that is paged, with the
+  rows nested under them); pages go to a temporary file as they fill and are copied into the ZIP
+  when the table is done (the ZIP has one entry open for writing at a time). index.html inlines
+  each table's first page only and links the rest.
+- Self-contained: inline CSS, no scripts, no resources from anywhere; every value is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Count, OuterRef, Subquery
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from access_requests.export.tables import (
+    LANGUAGES,
+    REFERENCED_BY,
+    Column,
+    Source,
+    columns_of,
+    csv_cell,
+)
+from retention import data_map
+
+# Rows on one HTML page: a browser shows a page of 500 rows at once, where one of 100,000 would hang.
+PAGE_ROWS = 500
+PAGES_FOLDER = "pages"
+EMPTY = "–"
+
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def escape(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+# --- Values as a person reads them, per language -----------------------------------------------------
+#
+# The values come as the texts the database wrote (tables.as_text_sql): formatting works on those
+# texts, with slicing where it can, since a page of 100,000 rows is formatted twice (once a language).
+
+
+def local_time(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(ZoneInfo(settings.TIME_ZONE))
+
+
+def datetime_texts(text: str) -> tuple[str, ...]:
+    moment = local_time(text)
+    clock = f"{moment.hour:02}:{moment.minute:02}"
+    by_language = {
+        "nb": f"{moment.day:02}.{moment.month:02}.{moment.year} {clock}",
+        "en": f"{moment.day} {MONTHS_EN[moment.month - 1]} {moment.year}, {clock}",
+    }
+    return tuple(by_language[language] for language in LANGUAGES)
+
+
+def date_texts(text: str) -> tuple[str, ...]:
+    year, month, day = text[:4], text[5:7], text[8:10]
+    by_language = {"nb": f"{day}.{month}.{year}", "en": f"{int(day)} {MONTHS_EN[int(month) - 1]} {year}"}
+    return tuple(by_language[language] for language in LANGUAGES)
+
+
+def amount_texts(text: str) -> tuple[str, ...]:
+    sign, digits = ("−", text[1:]) if text.startswith("-") else ("", text)
+    whole, _point, fraction = digits.partition(".")
+    groups: list[str] = []
+    while len(whole) > 3:
+        groups.insert(0, whole[-3:])
+        whole = whole[:-3]
+    groups.insert(0, whole)
+    fraction = (fraction + "00")[:2] if fraction else "00"
+    by_language = {
+        "nb": f"{sign}{'\u00a0'.join(groups)},{fraction}",
+        "en": f"{sign}{','.join(groups)}.{fraction}",
+    }
+    return tuple(by_language[language] for language in LANGUAGES)
+
+
+@dataclass(frozen=True)
+class Words:
+    """The few words the pages need, in each language, looked up once."""
+
+    yes: tuple[str, ...]
+    no: tuple[str, ...]
+
+    @classmethod
+    def looked_up(cls) -> Words:
+        yes, no = [], []
+        for language in LANGUAGES:
+            with translation.override(language):
+                yes.append(_("Yes"))
+                no.append(_("No"))
+        return cls(tuple(yes), tuple(no))
+
+
+Cell = str | tuple[str, ...]  # one text for every language, or one per language
+
+
+def cell_renderer(
+    kind: str, choices: dict[str, tuple[str, ...]] | None, words: Words
+) -> Callable[[Any], Cell]:
+    """A column's value (the database's text) as HTML, per language."""
+    if kind == "datetime":
+        return datetime_texts
+    if kind == "date":
+        return date_texts
+    if kind == "amount":
+        return amount_texts
+    if kind == "boolean":
+        return lambda text: words.yes if text == "true" else words.no
+    if kind == "json":
+        return json_cell
+    if kind == "choice" and choices:
+        return lambda text: choices.get(text) or escape(text)
+    return escape
+
+
+def json_cell(text: str) -> Cell:
+    value = json.loads(text)
+    if isinstance(value, list) and all(isinstance(item, dict) and "body" in item for item in value):
+        return messages_cell(value)
+    return f"<code>{escape(json.dumps(value, ensure_ascii=False))}</code>" if value not in ("", None) else ""
+
+
+def messages_cell(messages: list[dict[str, Any]]) -> tuple[str, ...]:
+    """A conversation's messages, each with when it was sent and by whom."""
+    parts: list[list[str]] = [[] for _language in LANGUAGES]
+    for message in messages:
+        sent = message.get("sent_at")
+        when = datetime_texts(sent) if isinstance(sent, str) and sent else ("",) * len(LANGUAGES)
+        sender = escape(str(message.get("sender") or ""))
+        body = escape(str(message.get("body") or ""))
+        for index, part in enumerate(parts):
+            part.append(
+                f'<li><span class="meta">{when[index]} · {sender}</span><div class="body">{body}</div>'
+            )
+    return tuple(f'<ol class="messages">{"".join(part)}</ol>' for part in parts)
+
+
+class RowRenderer:
+    """A row of texts as one `<tr>` per language."""
+
+    def __init__(self, renderers: Sequence[Callable[[Any], Cell]], *, anchor: int | None = None) -> None:
+        self.renderers = renderers
+        self.anchor = anchor  # the column whose value names the row (an invoice's number)
+
+    def cells(self, row: Sequence[Any]) -> list[list[str]]:
+        by_language: list[list[str]] = [[] for _language in LANGUAGES]
+        for render, value in zip(self.renderers, row, strict=True):
+            if value is None or value == "":
+                for cells in by_language:
+                    cells.append(EMPTY if value is None else "")
+                continue
+            cell = render(value)
+            if isinstance(cell, str):
+                for cells in by_language:
+                    cells.append(cell)
+            else:
+                for cells, text in zip(by_language, cell, strict=True):
+                    cells.append(text)
+        return by_language
+
+
+def renderers_for(columns: Sequence[Column], words: Words) -> list[Callable[[Any], Cell]]:
+    choices: list[dict[str, tuple[str, ...]] | None] = []
+    for column in columns:
+        if column.kind != "choice":
+            choices.append(None)
+            continue
+        labels: dict[str, list[str]] = defaultdict(list)
+        for language in LANGUAGES:
+            with translation.override(language):
+                for value, label in column.choices.items():
+                    labels[value].append(escape(label))
+        choices.append({value: tuple(texts) for value, texts in labels.items()})
+    return [
+        cell_renderer(column.kind, choice, words) for column, choice in zip(columns, choices, strict=True)
+    ]
+
+
+def source_renderers(source: Source, words: Words) -> list[Callable[[Any], Cell]]:
+    if source.json_as_is is None:  # a processor's values arrive as Python objects
+        return [lambda value: escape(csv_cell(value))] * len(source.columns)
+    per_language = [source_choices for source_choices in _choices_by_language(source)]
+    return [cell_renderer(kind, per_language[index], words) for index, kind in enumerate(source.kinds)]
+
+
+def _choices_by_language(source: Source) -> list[dict[str, tuple[str, ...]] | None]:
+    found: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for language in LANGUAGES:
+        with translation.override(language):
+            for index, labels in source.choices().items():
+                for value, label in labels.items():
+                    found[index][value].append(escape(label))
+    return [
+        {value: tuple(texts) for value, texts in found[index].items()} if index in found else None
+        for index in range(len(source.columns))
+    ]
+
+
+# --- Pages ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    number: int  # from 1; page 1 is inlined in index.html
+    first_row: int  # from 1
+    rows: int
+    spans: list[tuple[int, int]]  # (offset, size) in the page store, per language
+
+
+@dataclass
+class ReadableTable:
+    """One table of the export as HTML, paged, in every language. Rows nested under it (an
+    invoice's lines) are part of its pages."""
+
+    source: Source
+    category_key: str
+    store: IO[bytes]
+    headings: list[str]  # per language: the table's `<thead>` cells
+    pages: list[Page] = field(default_factory=list)
+    grouped: bool = False  # each row is a <tbody> of its own, with the rows nested under it
+    rows_shown: int = 0  # the table's own rows and the rows nested under them
+    _pending: list[list[str]] = field(default_factory=list)  # per language: rendered rows
+    _pending_rows: int = 0
+
+    def __post_init__(self) -> None:
+        self._pending = [[] for _language in LANGUAGES]
+
+    def add(self, rendered: Sequence[str], *, nested_rows: int = 0) -> None:
+        """One row, rendered once per language (with what nests under it)."""
+        for pending, text in zip(self._pending, rendered, strict=True):
+            pending.append(text)
+        self._pending_rows += 1
+        self.rows_shown += 1 + nested_rows
+        if self._pending_rows >= PAGE_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending_rows and self.pages:
+            return
+        spans = []
+        for pending in self._pending:
+            data = "".join(pending).encode()
+            self.store.seek(0, 2)
+            spans.append((self.store.tell(), len(data)))
+            self.store.write(data)
+            pending.clear()
+        first = self.pages[-1].first_row + self.pages[-1].rows if self.pages else 1
+        self.pages.append(Page(len(self.pages) + 1, first, self._pending_rows, spans))
+        self._pending_rows = 0
+
+    def body(self, page: Page, language_index: int) -> str:
+        offset, size = page.spans[language_index]
+        self.store.seek(offset)
+        return self.store.read(size).decode()
+
+    def page_name(self, language: str, number: int) -> str:
+        """Where a page is in the ZIP: page 1 is in index.html, the others in their own files."""
+        if number == 1:
+            return "index.html"
+        return f"{PAGES_FOLDER}/{self.source.stem}-{number}.{language}.html"
+
+    def page_href(self, language: str, number: int, anchor: str) -> str:
+        """A link, from the page being filled now, to `anchor` on page `number` of this table."""
+        current = len(self.pages) + 1
+        if number == current:
+            return anchor
+        name = self.page_name(language, number)
+        if current == 1:  # from index.html
+            return name + anchor
+        return ("../" + name if number == 1 else name.removeprefix(PAGES_FOLDER + "/")) + anchor
+
+
+def table_heading(labels: Sequence[str]) -> str:
+    return "<tr>" + "".join(f'<th scope="col">{escape(label)}</th>' for label in labels) + "</tr>"
+
+
+def headings_for(source: Source) -> list[str]:
+    headings = []
+    for language in LANGUAGES:
+        with translation.override(language):
+            _description, labels = source.describe()
+        headings.append(table_heading(labels))
+    return headings
+
+
+def stream_table(
+    source: Source, category_key: str, store: IO[bytes], words: Words
+) -> tuple[ReadableTable, Callable[[Sequence[Sequence[Any]]], None]]:
+    """A table whose HTML is rendered from the rows the archive streams: the table, and what the
+    archive calls with each batch."""
+    readable = ReadableTable(source, category_key, store, headings_for(source))
+    renderer = RowRenderer(source_renderers(source, words))
+
+    def add_batch(batch: Sequence[Sequence[Any]]) -> None:
+        for row in batch:
+            readable.add(["<tr><td>" + "<td>".join(cells) for cells in renderer.cells(row)])
+
+    return readable, add_batch
+
+
+# --- Rows nested under others ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Nesting:
+    """Tables of one category whose rows belong to a row of another of its tables: an invoice's
+    lines and payments, a contact's sign-in and its e-mail addresses. Found from the paths the
+    data map declares: a child's path is a foreign key to the parent's model, then the parent's path."""
+
+    parent: data_map.Table
+    children: tuple[tuple[data_map.Table, str], ...]  # (child table, its foreign key to the parent)
+
+
+def nestings(category: data_map.Category) -> tuple[list[Nesting], set[data_map.Table]]:
+    """Each parent table with its children, and the children: one level deep. A child whose parent
+    is itself a child (a contact's user's e-mail addresses) is shown as a table of its own."""
+    children: dict[data_map.Table, list[tuple[data_map.Table, str]]] = defaultdict(list)
+    for child in category.tables:
+        if child.rows is not None or "__" not in child.customer_path:
+            continue
+        key, _sep, rest = child.customer_path.partition("__")
+        target = child.model_class._meta.get_field(key).related_model
+        for parent in category.tables:
+            if parent is not child and parent.model_class is target and parent.customer_path == rest:
+                children[parent].append((child, key))
+                break
+    nested = {child for found in children.values() for child, _key in found}
+    parents = [parent for parent in children if parent not in nested]
+    return [Nesting(parent, tuple(children[parent])) for parent in parents], {
+        child for parent in parents for child, _key in children[parent]
+    }
+
+
+class NestedTable:
+    """The HTML of a parent table with its children's rows under each of its rows, rendered from
+    queries of their own: PAGE_ROWS parents at a time, and the children of those parents."""
+
+    def __init__(
+        self,
+        nesting: Nesting,
+        readable: ReadableTable,
+        customer_id: int,
+        words: Words,
+        child_sources: dict[data_map.Table, Source],
+    ) -> None:
+        self.nesting = nesting
+        self.readable = readable
+        readable.grouped = True
+        self.customer_id = customer_id
+        self.words = words
+        self.child_sources = child_sources
+        parent = nesting.parent
+        self.parent_columns = columns_of(parent.model_class, parent.fields)
+        self.anchor_index = next(
+            (
+                index
+                for index, column in enumerate(self.parent_columns)
+                if column.reference is None and REFERENCED_BY.get(parent.model) == column.name
+            ),
+            None,
+        )
+
+    def render(self) -> None:
+        parent = self.nesting.parent
+        model = parent.model_class
+        renderer = RowRenderer(renderers_for(self.parent_columns, self.words))
+        child_parts = [self._child_part(child, key) for child, key in self.nesting.children]
+        links = self._reference_links()
+        aliases = {
+            f"export_column_{index}": column.text_sql for index, column in enumerate(self.parent_columns)
+        }
+        base = parent.rows_for_customer(self.customer_id)
+        last_pk: Any = None
+        width = len(self.parent_columns)
+        while True:
+            page = base if last_pk is None else base.filter(pk__gt=last_pk)
+            rows = list(page.annotate(**aliases).values_list("pk", *aliases)[:PAGE_ROWS])
+            if not rows:
+                break
+            last_pk = rows[-1][0]
+            pks = [row[0] for row in rows]
+            nested = [part(pks) for part in child_parts]
+            link_for = links(rows) if links is not None else None
+            for row in rows:
+                pk, values = row[0], row[1:]
+                cells = renderer.cells(values)
+                if link_for is not None:
+                    link_for(values, cells)
+                nested_html: list[list[str]] = [[] for _language in LANGUAGES]
+                nested_count = 0
+                for html_by_pk, counts in nested:
+                    nested_count += counts.get(pk, 0)
+                    for index, texts in enumerate(html_by_pk.get(pk, ())):
+                        nested_html[index].append(texts)
+                rendered = []
+                for index, language in enumerate(LANGUAGES):
+                    anchor = ""
+                    if self.anchor_index is not None and values[self.anchor_index] is not None:
+                        anchor = f' id="{language}-{model._meta.model_name}-{values[self.anchor_index]}"'
+                    text = f"<tbody><tr{anchor}><td>" + "<td>".join(cells[index])
+                    if nested_html[index]:
+                        text += f'<tr class="nested"><td colspan="{width}">' + "".join(nested_html[index])
+                    rendered.append(text + "</tbody>")
+                self.readable.add(rendered, nested_rows=nested_count)
+            if len(rows) < PAGE_ROWS:
+                break
+
+    def _child_part(
+        self, child: data_map.Table, key: str
+    ) -> Callable[[list[Any]], tuple[dict[Any, list[str]], dict[Any, int]]]:
+        """For a page of parents: each parent's child rows as a small table per language."""
+        columns = [
+            column
+            for column in columns_of(child.model_class, child.fields)
+            if not (column.reference is not None and column.reference.name == key)
+        ]
+        renderer = RowRenderer(renderers_for(columns, self.words))
+        source = self.child_sources[child]
+        captions = []
+        for language in LANGUAGES:
+            with translation.override(language):
+                description, _labels = source.describe()
+                labels = [column.label for column in columns]
+            captions.append((escape(description), table_heading(labels)))
+        aliases = {f"export_column_{index}": column.text_sql for index, column in enumerate(columns)}
+        field_name = key  # a foreign key, or the reverse of one (a contact's user): the parent's pk
+
+        def part(parent_pks: list[Any]) -> tuple[dict[Any, list[str]], dict[Any, int]]:
+            rows = (
+                child.rows_for_customer(self.customer_id)
+                .filter(**{f"{field_name}__in": parent_pks})
+                .annotate(**aliases)
+                .order_by(field_name, "pk")
+                .values_list(field_name, *aliases)
+            )
+            by_parent: dict[Any, list[list[str]]] = defaultdict(lambda: [[] for _language in LANGUAGES])
+            counts: dict[Any, int] = defaultdict(int)
+            for row in rows.iterator(chunk_size=PAGE_ROWS):
+                counts[row[0]] += 1
+                for index, cells in enumerate(renderer.cells(row[1:])):
+                    by_parent[row[0]][index].append("<tr><td>" + "<td>".join(cells))
+            html_by_parent = {
+                parent: [
+                    f'<table class="nested" data-file="{source.stem}"><caption>{captions[index][0]}</caption>'
+                    f"<thead>{captions[index][1]}</thead><tbody>{''.join(texts)}</tbody></table>"
+                    for index, texts in enumerate(per_language)
+                ]
+                for parent, per_language in by_parent.items()
+            }
+            return html_by_parent, counts
+
+        return part
+
+    def _reference_links(
+        self,
+    ) -> Callable[[list[Any]], Callable[[Sequence[Any], list[list[str]]], None]] | None:
+        """A credit note names the invoice it credits, linked to where that invoice is shown."""
+        parent = self.nesting.parent
+        model = parent.model_class
+        referenced = REFERENCED_BY.get(parent.model)
+        linking = [
+            index
+            for index, column in enumerate(self.parent_columns)
+            if column.reference is not None and column.reference.related_model is model
+        ]
+        if referenced is None or not linking:
+            return None
+        base = parent.rows_for_customer(self.customer_id)
+        readable = self.readable
+
+        def for_page(rows: list[Any]) -> Callable[[Sequence[Any], list[list[str]]], None]:
+            numbers = {row[1 + index] for row in rows for index in linking if row[1 + index] is not None}
+            # Where each referenced row is shown: its position among the customer's rows of the table.
+            before = (
+                base.filter(pk__lt=OuterRef("pk"))
+                .order_by()
+                .values(parent.customer_path or "pk")
+                .annotate(count=Count("pk"))
+                .values("count")
+            )
+            positions = dict(
+                base.filter(**{f"{referenced}__in": [int(number) for number in numbers]})
+                .annotate(before=Subquery(before))
+                .values_list(referenced, "before")
+            )
+
+            def link(values: Sequence[Any], cells: list[list[str]]) -> None:
+                for index in linking:
+                    number = values[index]
+                    if number is None or int(number) not in positions:
+                        continue
+                    page_number = (positions[int(number)] or 0) // PAGE_ROWS + 1
+                    for language_index, language in enumerate(LANGUAGES):
+                        target = f"#{language}-{model._meta.model_name}-{number}"
+                        href = readable.page_href(language, page_number, target)
+                        cells[language_index][index] = f'<a href="{href}">{cells[language_index][index]}</a>'
+
+            return link
+
+        return for_page
+
+
+def in_pages(readable: ReadableTable) -> Iterator[tuple[str, str, Page, int]]:
+    """Every page but the first (which index.html holds): (file name, language, page, language index)."""
+    for page in readable.pages[1:]:
+        for index, language in enumerate(LANGUAGES):
+            yield readable.page_name(language, page.number), language, page, index
