@@ -27,7 +27,9 @@ from django.conf import settings
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from django.utils.html import escape
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 
 from access_requests.export import readable
 from access_requests.export.readable import NestedTable, ReadableTable, Words
@@ -58,6 +60,11 @@ COPY_CHUNK_BYTES = 1024 * 1024
 # waits 10 minutes for a heartbeat.
 PROGRESS_SECONDS = 1.0
 FORMAT_VERSION = 2
+# Where a page of a table fills in its own rows and links (the rest is rendered once per table).
+PAGE_ROWS_MARK = "\x00rows\x00"
+PAGE_FIRST_MARK = "\x00first\x00"
+PAGE_LAST_MARK = "\x00last\x00"
+PAGE_NEIGHBOURS_MARK = "\x00neighbours\x00"
 # The ids that remain in the export, and what each is: every other reference is a number a person
 # knows (an invoice line names its invoice by invoice number).
 SCHEMA_IDS = {
@@ -288,8 +295,11 @@ class ExportWriter:
         writer = csv.writer(buffer, lineterminator="\r\n")  # None is written as an empty cell
         writer.writerow(source.columns)
         separator = "\n"
+        width = len(source.columns)
         with self._text_entry(source.path) as csv_file:
-            for batch in itertools.batched(source.rows(), ROWS_PER_FETCH):
+            for rows in itertools.batched(source.rows(), ROWS_PER_FETCH):
+                # The values only; what index.html shows of them follows in the rows it gets.
+                batch = [row[:width] for row in rows] if any(source.display) else rows
                 writer.writerows(map(cells, batch))
                 csv_file.write(buffer.getvalue())
                 buffer.seek(0)
@@ -297,7 +307,7 @@ class ExportWriter:
                 out.write(separator + ",\n".join(map(encode, batch)))
                 separator = ",\n"
                 if on_rows is not None:
-                    on_rows(batch)
+                    on_rows(rows)
                 source.rows_written += len(batch)
                 if on_batch is not None:
                     on_batch(len(batch))
@@ -324,20 +334,56 @@ class ExportWriter:
         return cells
 
     def _write_pages(self, shown: ReadableTable) -> None:
-        """The pages of a table that index.html does not hold, each a file of its own."""
+        """The pages of a table that index.html does not hold, each a file of its own. The page
+        around the rows is rendered once per language; each page fills in its rows and links."""
+        shells: dict[str, str] = {}
         for name, language, page, index in readable.in_pages(shown):
-            html = render_to_string(
-                "access_requests/export_page.html",
-                {
-                    "company_name": settings.COMPANY_NAME,
-                    "customer": self.customer,
-                    "language": language,
-                    "table": self._page_context(shown, language, index, page),
-                    "pages": self._page_links(shown, language, current=page.number),
-                },
+            if language not in shells:
+                context = self._page_context(shown, language, index, page)
+                context.update(rows=mark_safe(PAGE_ROWS_MARK), first_row=PAGE_FIRST_MARK)  # noqa: S308
+                context.update(last_row=PAGE_LAST_MARK)
+                shells[language] = render_to_string(
+                    "access_requests/export_page.html",
+                    {
+                        "company_name": settings.COMPANY_NAME,
+                        "customer": self.customer,
+                        "language": language,
+                        "table": context,
+                        "neighbours": mark_safe(PAGE_NEIGHBOURS_MARK),  # noqa: S308
+                    },
+                )
+            last = page.first_row + page.rows - 1
+            html = (
+                shells[language]
+                .replace(PAGE_FIRST_MARK, str(page.first_row))
+                .replace(PAGE_LAST_MARK, str(last))
+                .replace(PAGE_NEIGHBOURS_MARK, self._neighbours(shown, language, page.number))
+                .replace(PAGE_ROWS_MARK, shown.body(page, index))
             )
             with self._text_entry(name, force_zip64=False) as page_file:
                 page_file.write(html)
+
+    @staticmethod
+    def _neighbours(shown: ReadableTable, language: str, number: int) -> str:
+        """Links to the page before and the page after (the index lists every page)."""
+        links = []
+        with translation.override(language):
+            for neighbour, arrow in ((number - 1, "←"), (number + 1, "→")):
+                if not 1 <= neighbour <= len(shown.pages):
+                    continue
+                page = shown.pages[neighbour - 1]
+                words = gettext("rows %(first)s–%(last)s") % {
+                    "first": page.first_row,
+                    "last": page.first_row + page.rows - 1,
+                }
+                href = (
+                    f"../index.html#{language}-table-{shown.source.stem}"
+                    if neighbour == 1
+                    else shown.page_name(language, neighbour).removeprefix(readable.PAGES_FOLDER + "/")
+                )
+                text = f"{arrow} {escape(words)}" if arrow == "←" else f"{escape(words)} {arrow}"
+                links.append(f'<a href="{href}">{text}</a>')
+        return " ".join(links)
 
     def _page_context(
         self, shown: ReadableTable, language: str, index: int, page: readable.Page

@@ -17,8 +17,9 @@ from decimal import Decimal
 from typing import Any, cast
 from uuid import UUID
 
+from django.conf import settings
 from django.db import models
-from django.db.models import Expression, F, Func
+from django.db.models import Expression, F, Func, Value
 from django.db.models.functions import Cast
 from django.utils import timezone, translation
 from django.utils.functional import Promise
@@ -126,6 +127,9 @@ class Column:
     kind: str
     field: models.Field[Any, Any]  # the field whose verbose name labels the column
     reference: models.Field[Any, Any] | None = None  # the foreign key, when the column follows one
+    # The value as each language writes it for a person (times in Norwegian time), when the
+    # database writes it faster than Python would: one expression per language.
+    display_sql: tuple[Expression, ...] = ()
 
     @property
     def label(self) -> str:
@@ -152,8 +156,28 @@ def columns_of(model: type[models.Model], names: Sequence[str]) -> list[Column]:
             columns.append(Column(f"{name}_{referenced_by}", text, as_is, value_kind(number), number, field))
             continue
         text, as_is = as_text_sql(field)
-        columns.append(Column(name, text, as_is, value_kind(field), field))
+        kind = value_kind(field)
+        display = local_time_sql(name) if kind == "datetime" else ()
+        columns.append(Column(name, text, as_is, kind, field, display_sql=display))
     return columns
+
+
+# A time as each language writes it, in Norwegian time: "31.03.2025 12:00" and "31 Mar 2025, 12:00"
+# (to_char's "Mon" is English whatever the server's locale). The time zone is the portal's setting.
+LOCAL_TIME_FORMATS = {"nb": "DD.MM.YYYY HH24:MI", "en": "FMDD Mon YYYY, HH24:MI"}
+
+
+def local_time_sql(lookup: str) -> tuple[Expression, ...]:
+    return tuple(
+        Func(
+            Value(settings.TIME_ZONE),
+            F(lookup),
+            function="timezone",
+            template=f"to_char(%(function)s(%(expressions)s), '{LOCAL_TIME_FORMATS[language]}')",
+            output_field=models.TextField(),
+        )
+        for language in LANGUAGES
+    )
 
 
 def json_default(value: Any) -> Any:
@@ -225,6 +249,9 @@ class Source:
     # Columns of text that may start like a formula; the others are typed by the database.
     text_columns: tuple[int, ...] = ()
     stem: str = ""  # the CSV's name in the ZIP without ".csv", unique: "invoices", "contact-users"
+    # Per column, where in each row its value as each language shows it is (after the values), or
+    # None: index.html formats the value itself.
+    display: tuple[tuple[int, ...] | None, ...] = ()
     rows_written: int = 0
 
     @property
@@ -237,13 +264,20 @@ def database_source(category_key: str, table: data_map.Table, customer_id: int) 
     model = table.model_class
     columns = columns_of(model, table.fields)
     aliases = [f"export_column_{index}" for index in range(len(columns))]
-    as_text = queryset.annotate(
-        **{alias: column.text_sql for alias, column in zip(aliases, columns, strict=True)}
-    )
+    expressions = {alias: column.text_sql for alias, column in zip(aliases, columns, strict=True)}
+    # After the values, what index.html shows for some of them (Column.display_sql).
+    display: list[tuple[int, ...] | None] = []
+    for column in columns:
+        at = []
+        for expression in column.display_sql:
+            at.append(len(expressions))
+            expressions[f"export_column_{len(expressions)}"] = expression
+        display.append(tuple(at) or None)
+    as_text = queryset.annotate(**expressions)
 
     def rows() -> Iterator[Sequence[Any]]:
         # A server-side cursor: ROWS_PER_FETCH rows in memory at a time, whatever the table's size.
-        return iter(as_text.values_list(*aliases).iterator(chunk_size=ROWS_PER_FETCH))
+        return iter(as_text.values_list(*expressions).iterator(chunk_size=ROWS_PER_FETCH))
 
     def describe() -> tuple[str, list[str]]:
         description = str(table.description or capfirst(model._meta.verbose_name_plural))
@@ -266,6 +300,7 @@ def database_source(category_key: str, table: data_map.Table, customer_id: int) 
             index for index, column in enumerate(columns) if column.kind in ("text", "choice")
         ),
         stem=file_stem(table),
+        display=tuple(display),
     )
 
 

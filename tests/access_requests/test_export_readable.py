@@ -160,3 +160,18 @@ def test_times_are_norwegian_time_in_both_languages() -> None:
     assert readable.datetime_texts(summer) == ("01.07.2025 12:30", "1 Jul 2025, 12:30")
     assert readable.amount_texts("-1234567.5") == ("−1\u00a0234\u00a0567,50", "−1,234,567.50")
     assert readable.date_texts("2026-03-12") == ("12.03.2026", "12 Mar 2026")
+
+
+def test_times_the_database_writes_read_as_the_python_twin_writes_them(
+    alices_files: dict[str, bytes],
+) -> None:
+    """Times in the streamed tables are written by PostgreSQL (tables.local_time_sql), nested ones
+    by Python (readable.datetime_texts): a person sees one format."""
+    data = json.loads(alices_files["data.json"])
+    rows = data["categories"]["correspondence"]["tables"][0]["rows"]
+    for index, language in enumerate(LANGUAGES):
+        shown = shown_rows(alices_files, language)["correspondence"]
+        names = [column["name"] for column in data["categories"]["correspondence"]["tables"][0]["columns"]]
+        for row, cells in zip(rows, shown, strict=True):
+            for name in ("opened_at", "last_message_at"):
+                assert cells[names.index(name)] == readable.datetime_texts(row[name])[index]
