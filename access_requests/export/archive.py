@@ -54,6 +54,9 @@ from retention import data_map
 # The compression of every entry; benchmarks/export.py measures the raw baseline at the same level.
 COMPRESSION = zipfile.ZIP_DEFLATED
 COMPRESSION_LEVEL = 6
+# The HTML pages are the same markup over and over: the fastest level shrinks them nearly as well,
+# at a third of the time (they hold the rows twice, once a language).
+PAGE_COMPRESSION_LEVEL = 1
 COPY_CHUNK_BYTES = 1024 * 1024
 # Progress (and with it the heartbeat) is written at most this often: the customer's page sees it
 # move, and a build of 100,000 rows writes a handful of rows (each UPDATE is a commit). The reaper
@@ -149,27 +152,31 @@ class ExportWriter:
         self.readable: dict[str, ReadableTable] = {}  # by CSV file: the table's rows as HTML
         self.nested_in: dict[str, str] = {}  # a nested table's CSV file -> its parent's
 
-    def _zip_info(self, name: str) -> zipfile.ZipInfo:
+    def _zip_info(self, name: str, level: int = COMPRESSION_LEVEL) -> zipfile.ZipInfo:
         """An entry dated when the export was made, in Norwegian time (ZIP times have no zone), and
         readable by everyone who unpacks it (ZipFile.open would date it 1980 and make it 0600)."""
         made = timezone.localtime(self.generated_at)
         info = zipfile.ZipInfo(name, date_time=made.timetuple()[:6])
         info.compress_type = COMPRESSION
-        info._compresslevel = COMPRESSION_LEVEL  # type: ignore[attr-defined]  # what ZipFile.open sets
+        info._compresslevel = level  # type: ignore[attr-defined]  # what ZipFile.open sets
         info.external_attr = 0o644 << 16
         return info
 
     @contextmanager
-    def _entry(self, name: str, *, force_zip64: bool = True) -> Iterator[DigestWriter]:
+    def _entry(
+        self, name: str, *, force_zip64: bool = True, level: int = COMPRESSION_LEVEL
+    ) -> Iterator[DigestWriter]:
         # The size of a streamed entry is unknown when it starts; ZIP64 headers keep a huge one valid.
-        with self.zip.open(self._zip_info(name), "w", force_zip64=force_zip64) as raw:
+        with self.zip.open(self._zip_info(name, level), "w", force_zip64=force_zip64) as raw:
             digest = DigestWriter(raw)
             yield digest
         self.files.append(WrittenFile(name, digest.size, digest.sha256.hexdigest()))
 
     @contextmanager
-    def _text_entry(self, name: str, *, force_zip64: bool = True) -> Iterator[IO[str]]:
-        with self._entry(name, force_zip64=force_zip64) as digest:
+    def _text_entry(
+        self, name: str, *, force_zip64: bool = True, level: int = COMPRESSION_LEVEL
+    ) -> Iterator[IO[str]]:
+        with self._entry(name, force_zip64=force_zip64, level=level) as digest:
             buffered = io.BufferedWriter(digest, buffer_size=1 << 16)
             text = io.TextIOWrapper(buffered, encoding="utf-8", newline="")
             yield text
@@ -360,7 +367,7 @@ class ExportWriter:
                 .replace(PAGE_NEIGHBOURS_MARK, self._neighbours(shown, language, page.number))
                 .replace(PAGE_ROWS_MARK, shown.body(page, index))
             )
-            with self._text_entry(name, force_zip64=False) as page_file:
+            with self._text_entry(name, force_zip64=False, level=PAGE_COMPRESSION_LEVEL) as page_file:
                 page_file.write(html)
 
     @staticmethod
@@ -480,7 +487,7 @@ class ExportWriter:
                 "files": [file.name for file in self.files],
             },
         )
-        with self._text_entry("index.html", force_zip64=False) as out:
+        with self._text_entry("index.html", force_zip64=False, level=PAGE_COMPRESSION_LEVEL) as out:
             out.write(html)
 
     def _write_manifest(self) -> None:

@@ -175,3 +175,23 @@ def test_times_the_database_writes_read_as_the_python_twin_writes_them(
         for row, cells in zip(rows, shown, strict=True):
             for name in ("opened_at", "last_message_at"):
                 assert cells[names.index(name)] == readable.datetime_texts(row[name])[index]
+
+
+@pytest.mark.parametrize(
+    "utc",
+    [
+        "2025-03-30T00:59:59.000000Z",
+        "2025-03-30T01:00:00.000000Z",
+        "2025-10-26T00:30:00+00:00",
+        "2025-12-31T23:10:00.000000Z",
+        "2025-06-30T22:00:00.000000Z",
+        "2024-02-28T23:30:00Z",
+    ],
+)
+def test_the_quick_way_to_norwegian_time_agrees_with_the_time_zone(utc: str) -> None:
+    """Across the changes to and from summer time and midnight, as Python's time zone says."""
+    moment = readable.local_time(utc)
+    assert readable.datetime_texts(utc) == (
+        f"{moment:%d.%m.%Y %H:%M}",
+        f"{moment.day} {moment:%b %Y, %H:%M}",
+    )
