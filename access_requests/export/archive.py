@@ -306,7 +306,7 @@ class ExportWriter:
         with self._text_entry(source.path) as csv_file:
             for rows in itertools.batched(source.rows(), ROWS_PER_FETCH):
                 # The values only; what index.html shows of them follows in the rows it gets.
-                batch = [row[:width] for row in rows] if any(source.display) else rows
+                batch = [row[:width] for row in rows] if source.extra_sql else rows
                 writer.writerows(map(cells, batch))
                 csv_file.write(buffer.getvalue())
                 buffer.seek(0)

@@ -11,15 +11,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, date, datetime
 from datetime import time as time_of_day
 from decimal import Decimal
 from typing import Any, cast
 from uuid import UUID
 
-from django.conf import settings
 from django.db import models
-from django.db.models import Expression, F, Func, Value
+from django.db.models import Expression, F, Func
 from django.db.models.functions import Cast
 from django.utils import timezone, translation
 from django.utils.functional import Promise
@@ -127,9 +127,7 @@ class Column:
     kind: str
     field: models.Field[Any, Any]  # the field whose verbose name labels the column
     reference: models.Field[Any, Any] | None = None  # the foreign key, when the column follows one
-    # The value as each language writes it for a person (times in Norwegian time), when the
-    # database writes it faster than Python would: one expression per language.
-    display_sql: tuple[Expression, ...] = ()
+    lookup: str = ""  # the ORM lookup of the value, from the table's model
 
     @property
     def label(self) -> str:
@@ -153,31 +151,14 @@ def columns_of(model: type[models.Model], names: Sequence[str]) -> list[Column]:
         if isinstance(target, type) and referenced_by is not None:
             number = cast("models.Field[Any, Any]", target._meta.get_field(referenced_by))
             text, as_is = as_text_sql(number, f"{name}__{referenced_by}")
-            columns.append(Column(f"{name}_{referenced_by}", text, as_is, value_kind(number), number, field))
+            lookup = f"{name}__{referenced_by}"
+            columns.append(
+                Column(f"{name}_{referenced_by}", text, as_is, value_kind(number), number, field, lookup)
+            )
             continue
         text, as_is = as_text_sql(field)
-        kind = value_kind(field)
-        display = local_time_sql(name) if kind == "datetime" else ()
-        columns.append(Column(name, text, as_is, kind, field, display_sql=display))
+        columns.append(Column(name, text, as_is, value_kind(field), field, lookup=name))
     return columns
-
-
-# A time as each language writes it, in Norwegian time: "31.03.2025 12:00" and "31 Mar 2025, 12:00"
-# (to_char's "Mon" is English whatever the server's locale). The time zone is the portal's setting.
-LOCAL_TIME_FORMATS = {"nb": "DD.MM.YYYY HH24:MI", "en": "FMDD Mon YYYY, HH24:MI"}
-
-
-def local_time_sql(lookup: str) -> tuple[Expression, ...]:
-    return tuple(
-        Func(
-            Value(settings.TIME_ZONE),
-            F(lookup),
-            function="timezone",
-            template=f"to_char(%(function)s(%(expressions)s), '{LOCAL_TIME_FORMATS[language]}')",
-            output_field=models.TextField(),
-        )
-        for language in LANGUAGES
-    )
 
 
 def json_default(value: Any) -> Any:
@@ -249,9 +230,10 @@ class Source:
     # Columns of text that may start like a formula; the others are typed by the database.
     text_columns: tuple[int, ...] = ()
     stem: str = ""  # the CSV's name in the ZIP without ".csv", unique: "invoices", "contact-users"
-    # Per column, where in each row its value as each language shows it is (after the values), or
-    # None: index.html formats the value itself.
-    display: tuple[tuple[int, ...] | None, ...] = ()
+    # A database table's columns; and what else its rows should carry after the values, set before
+    # they stream (export.readable asks for each row as HTML, written by the database).
+    database_columns: tuple[Column, ...] = ()
+    extra_sql: dict[str, Expression] = dataclass_field(default_factory=dict)
     rows_written: int = 0
 
     @property
@@ -265,19 +247,12 @@ def database_source(category_key: str, table: data_map.Table, customer_id: int) 
     columns = columns_of(model, table.fields)
     aliases = [f"export_column_{index}" for index in range(len(columns))]
     expressions = {alias: column.text_sql for alias, column in zip(aliases, columns, strict=True)}
-    # After the values, what index.html shows for some of them (Column.display_sql).
-    display: list[tuple[int, ...] | None] = []
-    for column in columns:
-        at = []
-        for expression in column.display_sql:
-            at.append(len(expressions))
-            expressions[f"export_column_{len(expressions)}"] = expression
-        display.append(tuple(at) or None)
-    as_text = queryset.annotate(**expressions)
 
     def rows() -> Iterator[Sequence[Any]]:
         # A server-side cursor: ROWS_PER_FETCH rows in memory at a time, whatever the table's size.
-        return iter(as_text.values_list(*expressions).iterator(chunk_size=ROWS_PER_FETCH))
+        as_text = queryset.annotate(**expressions, **source.extra_sql)
+        values = as_text.values_list(*expressions, *source.extra_sql)
+        return iter(values.iterator(chunk_size=ROWS_PER_FETCH))
 
     def describe() -> tuple[str, list[str]]:
         description = str(table.description or capfirst(model._meta.verbose_name_plural))
@@ -286,7 +261,7 @@ def database_source(category_key: str, table: data_map.Table, customer_id: int) 
     def choices() -> dict[int, dict[str, str]]:
         return {index: column.choices for index, column in enumerate(columns) if column.kind == "choice"}
 
-    return Source(
+    source = Source(
         category_key,
         table.model,
         tuple(column.name for column in columns),
@@ -300,8 +275,9 @@ def database_source(category_key: str, table: data_map.Table, customer_id: int) 
             index for index, column in enumerate(columns) if column.kind in ("text", "choice")
         ),
         stem=file_stem(table),
-        display=tuple(display),
+        database_columns=tuple(columns),
     )
+    return source
 
 
 def file_stem(table: data_map.Table) -> str:
