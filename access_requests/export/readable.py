@@ -263,8 +263,15 @@ AMOUNT_FORMAT = "FM999,999,999,999,990.00"
 # A text PostgreSQL can read as a time without raising (a message's sent_at is whatever was stored):
 # the pattern first, then the day against the month's length, so the cast never fails.
 VALID_TIME_PATTERN = (
-    r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]"
-    r"(:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-](0[0-9]|1[0-5]):[0-5][0-9])$"
+    r"^[1-9][0-9]{3}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+    r"(Z|[+-](0[0-9]|1[0-5]):[0-5][0-9])$"
+)
+# With the pattern matched, the numbers PostgreSQL would refuse: a month, day or hour out of range.
+# Nested CASEs, since SQL does not promise to evaluate AND from the left.
+VALID_TIME_SQL = (
+    "CASE WHEN substr({t}, 6, 2)::int BETWEEN 1 AND 12 AND substr({t}, 12, 2)::int < 24 THEN "
+    "CASE WHEN substr({t}, 9, 2)::int BETWEEN 1 AND extract(day FROM make_date(substr({t}, 1, 4)::int, "
+    "substr({t}, 6, 2)::int, 1) + interval '1 month - 1 day') THEN {shown} END END"
 )
 
 
@@ -292,9 +299,9 @@ def _messages_sql(column: str, index: int) -> str:
     sent = "m->>'sent_at'"
     when = (
         f"CASE WHEN jsonb_typeof(m->'sent_at') IS DISTINCT FROM 'string' OR {sent} = '' THEN '' "
-        f"WHEN {sent} ~ '{VALID_TIME_PATTERN}' THEN CASE WHEN substr({sent}, 9, 2)::int <= extract(day FROM "
-        f"make_date(substr({sent}, 1, 4)::int, substr({sent}, 6, 2)::int, 1) + interval '1 month - 1 day') "
-        f"THEN {_local_time_sql(f'({sent})::timestamptz', index)} ELSE {_sql_escape(sent)} END "
+        f"WHEN {sent} ~ '{VALID_TIME_PATTERN}' THEN coalesce("
+        f"{VALID_TIME_SQL.format(t=sent, shown=_local_time_sql(f'({sent})::timestamptz', index))}, "
+        f"{_sql_escape(sent)}) "
         f"ELSE {_sql_escape(sent)} END"
     )
     item = (

@@ -209,6 +209,9 @@ def test_the_rows_postgresql_writes_are_the_rows_python_writes(
         subject="<b>Fet</b> & «sitat»",
         messages=[
             {"sent_at": "2025-02-30T10:00:00Z", "sender": "kunde", "body": "Ugyldig dato"},
+            {"sent_at": "2025-13-01T25:00:00+16:00", "sender": "kunde", "body": "Ugyldig måned"},
+            {"sent_at": "2025-01-01T25:00:00Z", "sender": "kunde", "body": "Ugyldig time"},
+            {"sent_at": "i går", "sender": "kunde", "body": "Ingen tid"},
             {"sent_at": "", "sender": None, "body": "Uten tid"},
             {"sent_at": "2025-12-31T23:30:00Z", "sender": "<support>", "body": "Nyttår"},
         ],
