@@ -147,6 +147,8 @@ def cell_renderer(
         return lambda text: words.yes if text == "true" else words.no
     if kind == "json":
         return json_cell
+    if kind == "list":
+        return lambda text: escape(", ".join(str(item) for item in json.loads(text)))
     if kind == "choice" and choices:
         return lambda text: choices.get(text) or escape(text)
     return escape
@@ -339,6 +341,8 @@ def cell_sql(
         shown = f"({sql})::text"
     elif kind == "json":
         shown = _messages_sql(sql, index)
+    elif kind == "list":
+        shown = _sql_escape(f"array_to_string({sql}, ', ')")
     elif kind == "choice" and choices:
         branches = " ".join(
             f"WHEN {_sql_literal(value)} THEN {_sql_literal(labels[index])}"

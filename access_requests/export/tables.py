@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any, cast
 from uuid import UUID
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Expression, F, Func
 from django.db.models.functions import Cast
@@ -83,6 +84,10 @@ def as_text_sql(field: models.Field[Any, Any], lookup: str = "") -> tuple[Expres
     json_as_is = isinstance(kind, _JSON_AS_IS)
     if isinstance(kind, models.JSONField):
         return Cast(lookup, models.TextField()), True
+    if isinstance(kind, ArrayField):  # a list (an audit event's changed fields): JSON, as a list
+        return Func(
+            F(lookup), template="to_json(%(expressions)s)::text", output_field=models.TextField()
+        ), True
     if isinstance(kind, _TEXT_AS_IS):
         return F(lookup), False
     if isinstance(kind, models.DateTimeField):
@@ -108,6 +113,7 @@ _KINDS: tuple[tuple[str, tuple[type[models.Field[Any, Any]], ...]], ...] = (
     ("amount", (models.DecimalField,)),
     ("boolean", (models.BooleanField,)),
     ("json", (models.JSONField,)),
+    ("list", (ArrayField,)),
     ("number", (models.IntegerField, models.AutoField, models.FloatField)),
 )
 
