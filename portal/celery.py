@@ -13,7 +13,9 @@ up by the next run.
 
 import os
 
-from celery import Celery
+from typing import Any
+
+from celery import Celery, signals
 from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
@@ -22,6 +24,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.setup_logging.connect
+def keep_the_portals_logging(**kwargs: Any) -> None:
+    """Workers log through Django's LOGGING (portal/logs.py: JSON lines, the scrubber, the request
+    id), set up when Django starts. A receiver of this signal tells Celery to configure nothing of
+    its own: left to itself, a starting worker replaces the root logger's handlers with its plain
+    format, which scrubs nothing, and stops task loggers propagating to them."""
 
 
 def _purge(category: str, *, hour: int, minute: int) -> dict[str, object]:

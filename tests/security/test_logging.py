@@ -361,3 +361,23 @@ def test_a_secret_in_the_path_is_taken_out() -> None:
         lambda request: None, args=(), kwargs={"uidb36": "1z", "key": "4f9kq2-0d5e8a7b6c"}
     )
     assert logs.scrub_path(reset) == "/accounts/password/reset/key/1z-[redacted]/"
+
+
+def test_a_worker_keeps_the_portals_logging_and_its_task_lines_reach_it(json_logs: JsonLines) -> None:
+    """A Celery worker sets up logging when it starts (`app.log.setup`, as `celery worker` and the
+    suite's embedded workers do). Left to itself it replaces the root logger's handlers with its
+    own plain, unscrubbed format and stops task loggers propagating; the portal's logging (JSON,
+    with the scrubber) must stay the only one."""
+    from portal.celery import app
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    was_setup = type(app.log)._setup
+    type(app.log)._setup = False
+    try:
+        app.log.setup(loglevel="ERROR")
+        assert root.handlers == handlers and root.level == level
+        log_from_a_task.apply()
+        assert json_logs.events("task_ran")
+    finally:
+        type(app.log)._setup = was_setup
