@@ -12,7 +12,6 @@ up by the next run.
 """
 
 import os
-
 from typing import Any
 
 from celery import Celery, signals
