@@ -24,9 +24,10 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+import pglock
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import Group, User
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 from faker import Faker
@@ -229,8 +230,8 @@ def demo_customers() -> CustomerQuerySet:
 def demo_seed(*, today: date | None = None) -> DemoReport:
     """Create the demo customers and logins unless they exist; report what the demo set holds."""
     today = today or timezone.localdate()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
+    # Waits for a concurrent run (pg_advisory_xact_lock); released when this transaction ends.
+    pglock.advisory(_ADVISORY_LOCK_KEY, xact=True).acquire()
     created = not demo_customers().exists()
     portal_customer = None
     if created:

@@ -3,12 +3,21 @@
 Nine digits; the last is a modulus-11 check digit over the first eight with the weights
 3, 2, 7, 6, 5, 4, 3, 2 (Brønnøysundregistrene). A remainder that gives check digit 10 means the
 number cannot exist.
+
+python-stdnum (`stdnum.no.orgnr`) decides validity. Kept here: the normalisation (stdnum's
+`compact` strips spaces only, people also type dots, dashes, "NO" and "MVA"), the portal's own
+error messages, and `organisation_number_check_digit`, which makes valid numbers for the demo set
+and the factories (stdnum only checks) and is the oracle stdnum is tested against
+(tests/customers/test_validators.py).
 """
 
 import re
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from stdnum.exceptions import InvalidChecksum
+from stdnum.exceptions import ValidationError as StdnumValidationError
+from stdnum.no import orgnr
 
 ORGANISATION_NUMBER_WEIGHTS = (3, 2, 7, 6, 5, 4, 3, 2)
 
@@ -35,15 +44,18 @@ def organisation_number_check_digit(first_eight: str) -> int | None:
 
 def validate_organisation_number(value: str) -> None:
     number = normalize_organisation_number(value)
-    if not number.isdigit() or len(number) != 9:
-        raise ValidationError(
-            _("An organisation number has exactly 9 digits; %(value)s has %(count)d."),
-            code="organisation_number_length",
-            params={"value": value, "count": sum(ch.isdigit() for ch in number)},
-        )
-    if organisation_number_check_digit(number[:8]) != int(number[8]):
+    try:
+        orgnr.validate(number)
+    except InvalidChecksum:
         raise ValidationError(
             _("%(value)s is not a valid organisation number: the check digit does not match."),
             code="organisation_number_check_digit",
             params={"value": value},
-        )
+        ) from None
+    except StdnumValidationError:
+        # InvalidFormat (not only digits) and InvalidLength read the same to the person typing.
+        raise ValidationError(
+            _("An organisation number has exactly 9 digits; %(value)s has %(count)d."),
+            code="organisation_number_length",
+            params={"value": value, "count": sum(ch.isdigit() for ch in number)},
+        ) from None

@@ -17,11 +17,10 @@ import logging
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
+import pglock
 from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -62,22 +61,15 @@ class PurgeRefused(ValueError):
 
 
 def _lock_key(name: str) -> int:
+    # The key every portal version has used for this lock (crc32, not pglock's sha256 of a string
+    # id): during a rolling deploy an old and a new worker still exclude each other.
     return zlib.crc32(f"portal:{name}".encode())
 
 
-@contextmanager
-def advisory_lock(name: str) -> Iterator[bool]:
-    """Try to take a session-level advisory lock; yields whether it was taken."""
-    key = _lock_key(name)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-        acquired = bool(cursor.fetchone()[0])
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+def advisory_lock(name: str) -> pglock.advisory:
+    """Try to take a session-level advisory lock, at once (pg_try_advisory_lock): entering yields
+    whether it was taken; leaving releases it."""
+    return pglock.advisory(_lock_key(name), timeout=0)
 
 
 def _without_jit() -> None:
