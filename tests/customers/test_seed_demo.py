@@ -20,6 +20,7 @@ from django.core.management import CommandError, call_command
 from django.db import models, transaction
 from django.db.models import Sum
 from django.test import override_settings
+from stdnum import luhn
 
 from customers.demo import ACCOUNTING_YEARS, DEMO_PASSWORD, demo_customers
 from customers.models import (
@@ -280,6 +281,16 @@ class TestOneDemoSet:
             assert note.total_amount == -credited.total_amount
             assert note.issued_on >= credited.issued_on
             assert not credited.payments.exists()
+
+    def test_payments_carry_the_invoices_kid_with_its_luhn_check_digit(self, seeded: str) -> None:
+        payments = Payment.objects.filter(invoice__customer__in=demo_customers()).select_related("invoice")
+        assert payments.exists()
+        for payment in payments:
+            assert (
+                payment.reference
+                == f"{payment.invoice.number}{luhn.calc_check_digit(str(payment.invoice.number))}"
+            )
+            assert luhn.is_valid(payment.reference)
 
     def test_payments_never_exceed_the_invoice_and_some_invoices_are_open(self, seeded: str) -> None:
         invoices = Invoice.objects.filter(kind=Invoice.Kind.INVOICE).annotate(paid=Sum("payments__amount"))
