@@ -17,6 +17,8 @@ import logging
 import time
 import zlib
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -66,10 +68,20 @@ def _lock_key(name: str) -> int:
     return zlib.crc32(f"portal:{name}".encode())
 
 
-def advisory_lock(name: str) -> pglock.advisory:
-    """Try to take a session-level advisory lock, at once (pg_try_advisory_lock): entering yields
-    whether it was taken; leaving releases it."""
-    return pglock.advisory(_lock_key(name), timeout=0)
+@contextmanager
+def advisory_lock(name: str) -> Iterator[bool]:
+    """Try to take a session-level advisory lock, at once (pg_try_advisory_lock); yields whether
+    it was taken, and releases it on the way out."""
+    # pglock's acquire()/release(), not its context manager: inside a transaction that one runs the
+    # body in a savepoint, which would roll back the FAILED PurgeRun a failing run records before it
+    # re-raises (an erasure on request runs inside the caller's transaction).
+    lock = pglock.advisory(_lock_key(name), timeout=0)
+    acquired = lock.acquire()
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            lock.release()
 
 
 def _without_jit() -> None:
