@@ -72,10 +72,13 @@ class ErasureRefused(Exception):
 # --- Who may ask -----------------------------------------------------------------------------
 
 
-def erasure_refusal(customer: Customer, *, today: date | None = None) -> str | None:
-    """Why this customer cannot ask for erasure now (None: she can)."""
-    relationship = customer.relationship(today=today)
-    if relationship.status == RelationshipStatus.ACTIVE:
+def erasure_refusal(
+    customer: Customer, *, today: date | None = None, relationship_status: str | None = None
+) -> str | None:
+    """Why this customer cannot ask for erasure now (None: she can). `relationship_status`, when
+    the caller has it already (the /my-data/ summary), saves the query."""
+    status = relationship_status or customer.relationship(today=today).status
+    if status == RelationshipStatus.ACTIVE:
         return _(
             "You have an active contract with us, and we need your data to deliver and bill the "
             "services. When your contracts have ended you can ask us to delete everything here. To "

@@ -135,9 +135,18 @@ def _summary_queryset(*, customer_id: int, today: date) -> QuerySet[Customer]:
         status__in=(AccessRequest.Status.READY, AccessRequest.Status.DOWNLOADED),
         expires_at__isnull=False,
     )
+    # Her open erasure request, if any: the page offers erasure or shows its state from these.
+    erasure = ErasureRequest.objects.filter(
+        former_customer_id=OuterRef("pk"), status__in=ErasureRequest.OPEN_STATUSES
+    ).values("pk", "status")[:1]
     return customers_with_deletion_facts(
         queryset=Customer.objects.filter(pk=customer_id), today=today
-    ).annotate(**counts, _copies_expire_at=Subquery(copies.order_by("-expires_at").values("expires_at")[:1]))
+    ).annotate(
+        **counts,
+        _copies_expire_at=Subquery(copies.order_by("-expires_at").values("expires_at")[:1]),
+        _open_erasure_id=Subquery(erasure.values("pk")),
+        _open_erasure_status=Subquery(erasure.values("status")),
+    )
 
 
 @functools.lru_cache(maxsize=4)
@@ -151,9 +160,34 @@ def _summary_statement(today: date) -> tuple[str, tuple[Any, ...]]:
     return sql, tuple(params)
 
 
+@dataclass(frozen=True)
+class MyDataPage:
+    """What /my-data/ shows, from the one summary statement."""
+
+    summary: list[CategorySummary]
+    relationship_status: str
+    open_erasure: ErasureRequest | None
+
+
+def my_data_page(customer: Customer, *, today: date | None = None) -> MyDataPage:
+    summary, facts = _summary_and_facts(customer, today=today)
+    open_erasure = None
+    if facts["_open_erasure_id"] is not None:
+        open_erasure = ErasureRequest(
+            pk=facts["_open_erasure_id"], status=facts["_open_erasure_status"], former_customer_id=customer.pk
+        )
+    return MyDataPage(summary, str(facts["relationship_status"]), open_erasure)
+
+
 def stored_data_summary(customer: Customer, *, today: date | None = None) -> list[CategorySummary]:
+    return _summary_and_facts(customer, today=today)[0]
+
+
+def _summary_and_facts(
+    customer: Customer, *, today: date | None = None
+) -> tuple[list[CategorySummary], dict[str, Any]]:
     """Every data-map category with the customer's row counts, purpose, legal basis, processors,
-    the retention promise, and the date it will be deleted and why.
+    the retention promise, and the date it will be deleted and why; and the facts loaded with it.
 
     One query, whatever the number of tables: each table's count is a scalar subquery on its
     customer index (the data map's `customer_path`), beside the deletion facts of
@@ -187,7 +221,7 @@ def stored_data_summary(customer: Customer, *, today: date | None = None) -> lis
             category, schedule.get(category.key), facts["_copies_expire_at"], periods, holds_nothing
         )
         summaries.append(CategorySummary(category, category_tables, deletable_on, reason))
-    return summaries
+    return summaries, facts
 
 
 def _deletion(

@@ -33,16 +33,19 @@ from customers.selectors import customer_for_user
 def my_data(request: HttpRequest) -> HttpResponse:
     customer = customer_for_user(request.user)
     access_requests = list(selectors.access_requests_for_customer(customer))
+    page = selectors.my_data_page(customer)
     return render(
         request,
         "access_requests/my_data.html",
         {
             "customer": customer,
-            "summary": selectors.stored_data_summary(customer),
+            "summary": page.summary,
             "access_requests": access_requests,
             "open_request": next((item for item in access_requests if item.is_open), None),
-            "erasure_refusal": erasure.erasure_refusal(customer),
-            "open_erasure": erasure.open_erasure_request(customer),
+            "erasure_refusal": erasure.erasure_refusal(
+                customer, relationship_status=page.relationship_status
+            ),
+            "open_erasure": page.open_erasure,
         },
     )
 

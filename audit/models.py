@@ -16,6 +16,7 @@ import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.db.models import Value
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -34,6 +35,8 @@ class AuditEvent(models.Model):
         ERASURE_REQUESTED = "erasure_requested", _("Erasure requested")
         ERASURE_APPROVED = "erasure_approved", _("Erasure approved")
         CORRECTED = "corrected", _("Corrected by the customer")
+        PORTAL_ACCESS_GRANTED = "portal_access_granted", _("Staff gave a contact portal access")
+        SIGN_IN_ADDRESS_CHANGED = "sign_in_address_changed", _("Staff changed a sign-in address")
 
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     actor = models.ForeignKey(
@@ -49,7 +52,11 @@ class AuditEvent(models.Model):
     object_id = models.CharField(_("object id"), max_length=64, blank=True)
     # Which fields a change touched (their names, never their values).
     changed_fields = ArrayField(
-        models.CharField(max_length=64), verbose_name=_("changed fields"), default=list, blank=True
+        models.CharField(max_length=64),
+        verbose_name=_("changed fields"),
+        default=list,
+        db_default=Value([], output_field=ArrayField(models.CharField(max_length=64))),
+        blank=True,
     )
     created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
 

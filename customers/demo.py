@@ -684,6 +684,11 @@ def _ensure_logins(*, portal_customer: Customer | None) -> list[DemoLogin]:
         user, customer_created = _ensure_user(
             username=CUSTOMER_USERNAME, email=portal_customer.email, name=portal_customer.name
         )
+        if not (user.is_staff or user.is_superuser) and user.has_usable_password():
+            # Seeded before customers lost their passwords: the printed demo password opened the
+            # staff sign-in page for her.
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
         # A user of that name already linked to someone else keeps its customer.
         if not Customer.objects.filter(user=user).exists():
             portal_customer.user = user
@@ -698,7 +703,8 @@ def _ensure_logins(*, portal_customer: Customer | None) -> list[DemoLogin]:
 def _ensure_user(
     *, username: str, email: str, name: str, staff: bool = False, superuser: bool = False
 ) -> tuple[User, bool]:
-    """The user with this name; created with the demo password when missing, never changed."""
+    """The user with this name; created when missing (staff with the demo password, a customer with
+    none), never changed."""
     user_model = get_user_model()
     existing = user_model.objects.filter(username=username).first()
     if existing is not None:
@@ -712,9 +718,12 @@ def _ensure_user(
         is_staff=staff or superuser,
         is_superuser=superuser,
     )
-    # Fail loudly if the demo password stops meeting the validators rather than seed a weak one.
-    password_validation.validate_password(DEMO_PASSWORD, user)
-    user.set_password(DEMO_PASSWORD)
+    if staff or superuser:
+        # Fail loudly if the demo password stops meeting the validators rather than seed a weak one.
+        password_validation.validate_password(DEMO_PASSWORD, user)
+        user.set_password(DEMO_PASSWORD)
+    else:
+        user.set_unusable_password()  # customers sign in with a code; they never have a password
     user.save()
     return user, True
 

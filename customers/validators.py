@@ -4,19 +4,17 @@ Nine digits; the last is a modulus-11 check digit over the first eight with the 
 3, 2, 7, 6, 5, 4, 3, 2 (Brønnøysundregistrene). A remainder that gives check digit 10 means the
 number cannot exist.
 
-python-stdnum (`stdnum.no.orgnr`) decides validity. Kept here: the normalisation (stdnum's
-`compact` strips spaces only, people also type dots, dashes, "NO" and "MVA"), the portal's own
-error messages, and `organisation_number_check_digit`, which makes valid numbers for the demo set
-and the factories (stdnum only checks) and is the oracle stdnum is tested against
-(tests/customers/test_validators.py).
+python-stdnum (`stdnum.no.orgnr`) decides the check digit. Kept here: the normalisation (stdnum's
+`compact` strips spaces only, people also type dots, dashes, "NO" and "MVA"), the ASCII-only
+length check, the portal's own error messages, and `organisation_number_check_digit`, which makes
+valid numbers for the demo set and the factories (stdnum only checks) and is the oracle stdnum is
+tested against (tests/customers/test_validators.py).
 """
 
 import re
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
-from stdnum.exceptions import InvalidChecksum
-from stdnum.exceptions import ValidationError as StdnumValidationError
 from stdnum.no import orgnr
 
 ORGANISATION_NUMBER_WEIGHTS = (3, 2, 7, 6, 5, 4, 3, 2)
@@ -44,18 +42,18 @@ def organisation_number_check_digit(first_eight: str) -> int | None:
 
 def validate_organisation_number(value: str) -> None:
     number = normalize_organisation_number(value)
-    try:
-        orgnr.validate(number)
-    except InvalidChecksum:
+    # ASCII digits only, checked here: Python's isdigit() takes every script's digits, and stdnum
+    # folds fullwidth ones to ASCII (NFKD) and accepts them, while the stored number must be the
+    # registry's nine ASCII digits.
+    if not (number.isascii() and number.isdigit()) or len(number) != 9:
+        raise ValidationError(
+            _("An organisation number has exactly 9 digits; %(value)s has %(count)d."),
+            code="organisation_number_length",
+            params={"value": value, "count": sum(ch in "0123456789" for ch in number)},
+        )
+    if not orgnr.is_valid(number):
         raise ValidationError(
             _("%(value)s is not a valid organisation number: the check digit does not match."),
             code="organisation_number_check_digit",
             params={"value": value},
-        ) from None
-    except StdnumValidationError:
-        # InvalidFormat (not only digits) and InvalidLength read the same to the person typing.
-        raise ValidationError(
-            _("An organisation number has exactly 9 digits; %(value)s has %(count)d."),
-            code="organisation_number_length",
-            params={"value": value, "count": sum(ch.isdigit() for ch in number)},
-        ) from None
+        )

@@ -12,6 +12,8 @@ Invariants:
 - The answer for an unknown address is None, and the caller answers it exactly as a known one
   (ACCOUNT_PREVENT_ENUMERATION): this module never raises for "unknown".
 - Usernames name the record (customer-17, contact-42), never the person.
+- A customer's user has no usable password (customers sign in by code only, portal/doors.py): one
+  made here never gets one, and one that had a password loses it the next time a code is asked for.
 """
 
 from __future__ import annotations
@@ -64,6 +66,10 @@ def portal_user_for_email(email: str) -> User | None:
         holder.save(update_fields=["user"])
     elif user.is_staff or user.is_superuser or not user.is_active:
         return None
+    if user.password and user.has_usable_password():
+        # A password given before customers lost theirs: nothing may sign her in with it.
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
     _keep_email_in_step(user, email)
     return user
 

@@ -6,6 +6,8 @@ Invariants:
 - `register` puts `AuditedAdminMixin` (portal/admin_audit.py) in front of every ModelAdmin class
   registered here, at the moment it is registered: no registered screen escapes the audit trail,
   whichever app registers it and whenever.
+- `register` also puts `SignInAccessAdminMixin` (portal/admin_access.py) in front: who may give
+  whom a way in (a customer's user never gets a password here).
 - Every changelist registered here pages without counting its whole table
   (`portal.admin_paging.configure`).
 - Junk in a query string is a 400, never a 500 (portal/admin_parameters.py): every admin view is
@@ -28,6 +30,7 @@ from django.db.models.base import ModelBase
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from portal import admin_paging
+from portal.admin_access import guarded
 from portal.admin_audit import audited
 from portal.admin_parameters import parameters_checked, refusing_unstorable_text
 from portal.security import StaffLoginView
@@ -42,7 +45,7 @@ class PortalAdminSite(AdminSite):
     ) -> None:
         # With options, Django subclasses the class it is given: the subclass is audited too.
         admin_class = parameters_checked(admin_class or ModelAdmin)
-        super().register(model_or_iterable, audited(admin_class), **options)
+        super().register(model_or_iterable, guarded(audited(admin_class)), **options)
         models = [model_or_iterable] if isinstance(model_or_iterable, ModelBase) else model_or_iterable
         for model in models:
             admin_paging.configure(self._registry[model])

@@ -10,15 +10,21 @@ privacy policy (drift, a check that failed, or no check for two days) as a *warn
 names what differs, but the status stays 200. Drift is a policy mismatch for staff to fix, not an
 outage; a load balancer that took the portal out of service for it would stop customers reaching
 their data and fix nothing.
+
+Who learns what: anyone gets the status alone ({"status": "ok"} or {"status": "unavailable"}, with
+200 or 503), in every format they ask for. Each check's result (the Redis host and database, the
+processors' drift) is shown only to staff signed in with two-factor authentication, or to a caller
+that sends `Authorization: Bearer <HEALTHZ_TOKEN>` when a token is configured.
 """
 
 import dataclasses
 import functools
+import hmac
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from health_check.base import HealthCheck
 from health_check.checks import Database
 from health_check.contrib.redis import Redis
@@ -28,6 +34,7 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
+from portal.security import is_staff_account, session_used_second_factor
 from processors.selectors import processor_problems
 
 
@@ -102,4 +109,18 @@ class PortalHealthView(HealthCheckView):
                 result.error and not isinstance(result.error, ServiceWarning) for result in self.results
             )
             response.status_code = 503 if outage else 200
-        return response
+        if await sync_to_async(may_see_details, thread_sensitive=True)(request):
+            return response
+        status = "ok" if response.status_code == 200 else "unavailable"
+        return JsonResponse({"status": status}, status=response.status_code)
+
+
+def may_see_details(request: HttpRequest) -> bool:
+    """Staff signed in with two-factor authentication, or a caller with the configured token."""
+    token = settings.HEALTHZ_TOKEN
+    if token:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+            return True
+    user = request.user
+    return is_staff_account(user) and session_used_second_factor(request, user)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
+from allauth.account.adapter import get_adapter
 from allauth.account.authentication import get_authentication_records
 from allauth.account.forms import LoginForm, PasswordField
 from allauth.account.views import LoginView
@@ -222,11 +223,25 @@ def on_user_saved(sender: Any, instance: Any, created: bool = False, **kwargs: A
 
 class StaffLoginForm(LoginForm):
     """allauth's sign-in form with a password. The portal's own sign-in is passwordless (customers
-    get codes; ACCOUNT_SIGNUP_FIELDS has no password, so allauth drops the field); staff have one."""
+    get codes; ACCOUNT_SIGNUP_FIELDS has no password, so allauth drops the field); staff have one.
+
+    The password is required: without one allauth's form would e-mail a sign-in code instead, and
+    staff never receive codes. A user who is not staff is refused with the answer a wrong password
+    gets, even if they had a password (customers have none, portal/doors.py)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["password"] = PasswordField(label=_("Password"), autocomplete="current-password")
+        self.fields["password"].required = True
+
+    def clean(self) -> dict[str, Any]:
+        cleaned_data: dict[str, Any] = super().clean()
+        user: Any = getattr(self, "user", None)
+        if user is not None and not is_staff_account(user):
+            self.user = None
+            logs.sign_in_refused(reason="not_staff")
+            raise get_adapter(self.request).validation_error("email_password_mismatch")
+        return cleaned_data
 
 
 class StaffLoginView(LoginView):

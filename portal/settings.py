@@ -353,6 +353,11 @@ if BEHIND_TLS_PROXY:
 # DRF's throttles otherwise trust a client's own X-Forwarded-For, which would let it pick its key.
 REST_FRAMEWORK["NUM_PROXIES"] = 1 if BEHIND_TLS_PROXY else 0
 
+# /healthz shows each check's result (the Redis host, the processors' drift) to staff and to callers
+# sending `Authorization: Bearer <HEALTHZ_TOKEN>`; everyone else gets the status alone. Unset: no
+# token opens the details.
+HEALTHZ_TOKEN = env.str("HEALTHZ_TOKEN", default="")
+
 # Headers on every response (SecurityMiddleware, XFrameOptionsMiddleware, Django's CSP middleware).
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -385,6 +390,9 @@ SESSION_IDLE_TIMEOUT_STAFF = 30 * 60
 SESSION_IDLE_TIMEOUT_CUSTOMER = 2 * 3600
 SESSION_ABSOLUTE_TIMEOUT = 12 * 3600
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT
+# Messages ("a code was sent to <address>") live in the session, in PostgreSQL: the default cookie
+# storage is signed but readable, and would carry the address in the browser.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # Rate limits on every sign-in path, counted in the Redis cache (CACHES["default"]). Failed password
 # or two-factor sign-ins: the 6th within 5 minutes for one address (or one user's second factor) is

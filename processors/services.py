@@ -39,7 +39,9 @@ logger = logging.getLogger(__name__)
 # A customer may give us this many analytics ids (one per browser they use, say).
 MAX_ANALYTICS_IDENTIFIERS = 10
 # The client id in a _ga cookie: "GA1.1.1234567890.1712345678" holds "1234567890.1712345678".
-CLIENT_ID = re.compile(r"^(?:GA\d+\.\d+\.)?(\d{1,20}\.\d{1,20})$")
+# ASCII digits only ([0-9], not \d, which takes every script's digits) and nothing after the id
+# (\Z, not $, which lets a trailing newline through): the id goes to Google as it is.
+CLIENT_ID = re.compile(r"^(?:GA[0-9]+\.[0-9]+\.)?([0-9]{1,20}\.[0-9]{1,20})\Z")
 
 
 # --- The daily check ---------------------------------------------------------------------------

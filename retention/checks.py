@@ -19,17 +19,24 @@ CUSTOMER_MODEL = "customers.Customer"
 
 def path_to_customer(model: type[models.Model], *, seen: frozenset[str] = frozenset()) -> list[str] | None:
     """The chain of foreign-key names from `model` to Customer, or None when there is none."""
+    return path_to(model, CUSTOMER_MODEL, seen=seen)
+
+
+def path_to(
+    model: type[models.Model], target_label: str, *, seen: frozenset[str] = frozenset()
+) -> list[str] | None:
+    """The chain of foreign-key names from `model` to the model `target_label` ("auth.User"), or
+    None when there is none."""
     label = model._meta.label
-    if label == CUSTOMER_MODEL:
+    if label == target_label:
         return []
     for field in model._meta.concrete_fields:
         target = getattr(field, "related_model", None)
         if not field.is_relation or target is None or target is model:
             continue
-        target_label = target._meta.label
-        if target_label in seen:
+        if target._meta.label in seen:
             continue
-        rest = path_to_customer(target, seen=seen | {label})
+        rest = path_to(target, target_label, seen=seen | {label})
         if rest is not None:
             return [field.name, *rest]
     return None

@@ -163,6 +163,19 @@ def _categories() -> tuple[Category, ...]:
                     "user__contact__customer",
                     _("E-mail addresses of contacts allowed into the portal"),
                 ),
+                # A second factor set up for signing in: its kind and when it was used, never its secret.
+                Table(
+                    "mfa.Authenticator",
+                    ("type", "created_at", "last_used_at"),
+                    "user__customer",
+                    _("Second factors set up for signing in (authenticator app, recovery codes)"),
+                ),
+                Table(
+                    "mfa.Authenticator",
+                    ("type", "created_at", "last_used_at"),
+                    "user__contact__customer",
+                    _("Second factors your contacts set up for signing in"),
+                ),
                 Table(
                     "retention.LegalHold",
                     ("reason", "placed_at", "ends_on", "released_at"),
@@ -323,6 +336,7 @@ def _categories() -> tuple[Category, ...]:
                     (
                         "status",
                         "channel",
+                        "identity_verification",
                         "received_at",
                         "due_on",
                         "extended_at",
@@ -396,11 +410,17 @@ def _categories() -> tuple[Category, ...]:
             tables=(
                 Table(
                     "audit.AuditEvent",
-                    ("kind", "object_type", "object_id", "changed_fields", "created_at"),
+                    ("kind", "actor", "object_type", "object_id", "changed_fields", "created_at"),
                     "customer_id",
                     _("Staff access to your data"),
                 ),
                 Table("audit.UserSession", ("created_at",), "user__customer", _("Your sign-ins")),
+                Table(
+                    "audit.UserSession",
+                    ("created_at",),
+                    "user__contact__customer",
+                    _("Sign-ins of your contacts allowed into the portal"),
+                ),
             ),
         ),
     )

@@ -1,11 +1,14 @@
 """The export that answers an access request (GDPR art. 15): one ZIP with everything the data map
 holds about one customer.
 
-The ZIP holds `index.html` (readable offline, Norwegian and English), `data.json` (every category,
-machine-readable), one CSV per table (`<category>/<table>.csv`) and `manifest.json` (size and
-SHA-256 of every other file). The work is split by job, and the names are re-exported here:
+The ZIP holds `index.html` (readable offline, Norwegian and English: every table's rows, its first
+page of them, with `pages/` holding the rest), `data.json` (every category, machine-readable), one
+CSV per table named for what it holds (`invoices.csv`, `invoice-lines.csv`, `contact-users.csv`)
+and `manifest.json` (size and SHA-256 of every other file). The work is split by job, and the
+names are re-exported here:
 - `tables`: what goes in (the data map's tables for one customer, the processors' tables, each
   value as text, the words describing each category in both languages);
+- `readable`: the rows as a person reads them, in HTML pages per language;
 - `archive`: writing the ZIP and the build's progress;
 - `build`: the build's lifecycle (`enqueue_build`, `build_claim`, `export_build`,
   `export_build_failed`, `builds_reap`, `builds_requeue_waiting`, `builds_recover`).

@@ -14,6 +14,8 @@ class Migration(migrations.Migration):
             name="email",
             field=models.EmailField(
                 blank=True,
+                default="",
+                db_default="",
                 help_text="The customer's address this conversation was with, if not her current one.",
                 max_length=254,
                 verbose_name="e-mail address",

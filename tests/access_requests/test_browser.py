@@ -1,6 +1,7 @@
 """End to end, in a real browser: Alice signs in with a code, asks for a copy of her data, watches
-the page become ready while a real Celery worker builds it, downloads the ZIP, and every file in it
-matches its checksum in the manifest.
+the page become ready while a real Celery worker builds it, downloads the ZIP, every file in it
+matches its checksum in the manifest, and the index.html she unpacks shows her data in Norwegian
+and English.
 
 Debian's Chromium (/usr/bin/chromium) drives the portal served by pytest-django's live server; the
 worker runs in a thread of this process against the Redis broker from the settings, on a queue of
@@ -17,6 +18,7 @@ import subprocess
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,9 @@ from access_requests.models import AccessRequest
 from audit.models import AuditEvent
 from customers.models import Customer
 from portal.celery import app as celery_app
+from tests.access_requests.conftest import issue_invoice
 from tests.access_requests.portal_fixtures import local_exports
+from tests.factories import CorrespondenceFactory
 from tests.processors.conftest import fake_workspace, fake_zendesk
 
 __all__ = ["fake_workspace", "fake_zendesk", "local_exports"]
@@ -146,6 +150,8 @@ def test_alice_signs_in_asks_for_her_data_and_downloads_it(
     live_server: Any, alice: Customer, local_exports: Path, own_queue: str, tmp_path: Path, page: Any
 ) -> None:
     page.set_default_timeout(20_000)
+    invoice = issue_invoice(alice, issued_on=date(2025, 3, 31), description="Managed WordPress, mars")
+    CorrespondenceFactory.create(customer=alice, subject="Nettsiden er treg")
 
     # Signing in: her address, then the code from the e-mail.
     page.goto(f"{live_server.url}/my-data/")
@@ -193,7 +199,7 @@ def test_alice_signs_in_asks_for_her_data_and_downloads_it(
         names = set(archive.namelist())
         assert {"index.html", "data.json", "manifest.json"} <= names
         csvs = {name for name in names if name.endswith(".csv")}
-        assert "customer_account/customers.Customer.csv" in csvs
+        assert "customers.csv" in csvs
         manifest = json.loads(archive.read("manifest.json"))
         assert manifest["algorithm"] == "sha256"
         listed = {entry["name"]: entry for entry in manifest["files"]}
@@ -204,8 +210,24 @@ def test_alice_signs_in_asks_for_her_data_and_downloads_it(
             assert len(content) == entry["size"], name
         data = json.loads(archive.read("data.json"))
         assert "Alice Hansen" in json.dumps(data, ensure_ascii=False)
-        assert "Alice Hansen" in archive.read("customer_account/customers.Customer.csv").decode("utf-8-sig")
+        assert "Alice Hansen" in archive.read("customers.csv").decode("utf-8-sig")
+        unpacked = tmp_path / "unpacked"
+        archive.extractall(unpacked)
     assert hashlib.sha256(saved.read_bytes()).hexdigest() == access_request.export_sha256
+
+    # Opening index.html from the unpacked copy, offline: her name, her invoice with its line and
+    # amount, and her conversation, in each language as that language writes them.
+    page.goto((unpacked / "index.html").as_uri())
+    number = invoice.number
+    for language, amount, issued in (("nb", "311,25", "31.03.2025"), ("en", "311.25", "31 Mar 2025")):
+        section = page.locator(f"section#{language}")
+        assert "Alice Hansen" in section.inner_text()
+        shown = page.locator(f"tbody:has(#{language}-invoice-{number})")
+        assert shown.count() == 1
+        text = shown.inner_text()
+        assert str(number) in text and "Managed WordPress, mars" in text
+        assert amount in text and issued in text
+        assert "Nettsiden er treg" in section.locator("[data-file=correspondence]").inner_text()
 
     access_request.refresh_from_db()
     assert access_request.status == AccessRequest.Status.DOWNLOADED

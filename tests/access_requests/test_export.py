@@ -10,21 +10,27 @@ import io
 import json
 import re
 import uuid
+import zipfile
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.core import mail
 from django.core.files.storage import storages
+from django.utils import timezone
 
 from access_requests import export
 from access_requests.export import archive, export_build
 from access_requests.models import AccessRequest
-from customers.models import Customer
+from audit.models import AuditEvent
+from customers import services as customer_services
+from customers.models import Customer, Invoice
 from processors.base import ExternalTable
 from retention import data_map
 from tests.access_requests.conftest import BOB_SECRETS, new_request, read_export
+from tests.factories import CorrespondenceFactory
 from tests.fixtures_s3 import S3_REGION
 
 if TYPE_CHECKING:
@@ -77,6 +83,24 @@ def csv_matches(cell: str, value: Any) -> bool:
     return cell == ("" if written is None else str(written))
 
 
+def exported_columns(table: data_map.Table) -> list[tuple[str, str]]:
+    """(column name, ORM lookup) of each column the export writes for a data-map table: a foreign
+    key to an invoice is written as the invoice's number, the reference a person can follow."""
+    columns = []
+    for name in table.fields:
+        field = table.model_class._meta.get_field(name)
+        if field.is_relation and field.related_model is Invoice:
+            columns.append((f"{name}_number", f"{name}__number"))
+        else:
+            columns.append((name, name))
+    return columns
+
+
+def csv_escaped(cell: str) -> str:
+    """A CSV text cell as the database holds it: the quote that stops a formula taken off."""
+    return cell[1:] if cell.startswith("'") and cell[1:2] in ("=", "+", "-", "@", "\t", "\r") else cell
+
+
 def test_every_data_map_category_is_in_data_json_and_index_html(files: dict[str, bytes]) -> None:
     data = json.loads(files["data.json"])
     index = files["index.html"].decode()
@@ -103,18 +127,21 @@ def test_every_table_of_the_data_map_has_its_csv_and_its_rows_in_data_json(
                 AccessRequest.objects.filter(pk=alices_export.pk).update(
                     status=AccessRequest.Status.BUILDING, ready_at=None, expires_at=None
                 )
-            rows = list(queryset.values_list(*table.fields))
+            columns = exported_columns(table)
+            rows = list(queryset.values_list(*(lookup for _name, lookup in columns)))
             assert described["row_count"] == len(rows)
             written = [
-                {name: as_written(value) for name, value in zip(table.fields, row, strict=True)}
+                {name: as_written(value) for (name, _lookup), value in zip(columns, row, strict=True)}
                 for row in rows
             ]
             assert described["rows"] == written, table.model
             in_csv = csv_rows(files[described["file"]])
-            assert in_csv[0] == list(table.fields)
+            assert in_csv[0] == [name for name, _lookup in columns]
             assert len(in_csv) == len(rows) + 1
             for cells, row in zip(in_csv[1:], rows, strict=True):
-                matches = [csv_matches(cell, value) for cell, value in zip(cells, row, strict=True)]
+                matches = [
+                    csv_matches(csv_escaped(cell), value) for cell, value in zip(cells, row, strict=True)
+                ]
                 assert all(matches), (table.model, cells, row)
 
 
@@ -143,7 +170,7 @@ def test_values_survive_the_round_trip(files: dict[str, bytes], alice_with_every
     invoice = data["categories"]["invoices"]["tables"][0]["rows"][0]
     assert invoice["total_amount"] == "311.25"  # 249.00 + 25 % VAT, digits kept as a string
     assert invoice["issued_on"] == "2025-03-31"
-    customer_csv = csv_rows(files["customer_account/customers.Customer.csv"])
+    customer_csv = csv_rows(files["customers.csv"])
     assert dict(zip(*customer_csv, strict=True))["name"] == "Alice Hansen"
 
 
@@ -296,7 +323,7 @@ def test_processor_tables_join_their_category(
         {"id": 501, "subject": "Billett for Alice Hansen"},
         {"id": 502, "subject": None},
     ]
-    assert csv_rows(files["correspondence/zendesk.Ticket.csv"]) == [
+    assert csv_rows(files["zendesk-ticket.csv"]) == [
         ["id", "subject"],
         ["501", "Billett for Alice Hansen"],
         ["502", ""],
@@ -309,7 +336,7 @@ def test_a_customer_with_little_data_still_gets_every_category(
     files = read_export(export_build(access_request=new_request(bob)))  # type: ignore[arg-type]
     data = json.loads(files["data.json"])
     assert set(data["categories"]) == {category.key for category in data_map.categories()}
-    assert csv_rows(files["correspondence/customers.Correspondence.csv"]) == [
+    assert csv_rows(files["correspondence.csv"]) == [
         list(data_map.category("correspondence").tables[0].fields)
     ]
 
@@ -347,3 +374,93 @@ def test_the_export_goes_to_s3_encrypted_at_rest(
     assert head["ContentLength"] == built.export_size
     files = read_export(built)
     assert json.loads(files["manifest.json"])["access_request_id"] == str(built.pk)
+
+
+def test_lines_payments_and_credit_notes_name_their_invoice_by_number(
+    alice_with_everything: Customer, export_storage_dir: Path
+) -> None:
+    first = Invoice.objects.filter(customer=alice_with_everything).order_by("number").first()
+    assert first is not None and first.number is not None
+    credit_note = customer_services.credit_note_create(invoice=first, issued_on=date(2025, 6, 2))
+    files = read_export(export_build(access_request=new_request(alice_with_everything)))  # type: ignore[arg-type]
+    invoices = {
+        table["name"]: table for table in json.loads(files["data.json"])["categories"]["invoices"]["tables"]
+    }
+    number = str(first.number)
+    assert {"invoice_number": first.number, "description": "Managed WordPress, mars"}.items() <= invoices[
+        "customers.InvoiceLine"
+    ]["rows"][0].items()
+    assert [row["invoice_number"] for row in invoices["customers.Payment"]["rows"]].count(first.number) == 1
+    [credit] = [row for row in invoices["customers.Invoice"]["rows"] if row["number"] == credit_note.number]
+    assert credit["credited_invoice_number"] == first.number
+    # The CSVs say the same; no invoice id is left for a person to look up.
+    lines = csv_rows(files["invoice-lines.csv"])
+    assert lines[0][0] == "invoice_number" and lines[1][0] == number
+    assert csv_rows(files["payments.csv"])[0][0] == "invoice_number"
+    assert "credited_invoice_number" in csv_rows(files["invoices.csv"])[0]
+    # The ids that remain are explained.
+    ids = json.loads(files["data.json"])["schema"]["ids"]
+    assert {"customer_id", "access_request.id", "actor", "object_type, object_id"} <= set(ids)
+    # index.html nests the credit note's link to the invoice it credits.
+    index = files["index.html"].decode()
+    assert f'<a href="#nb-invoice-{number}">{number}</a>' in index
+    assert f'<a href="#en-invoice-{number}">{number}</a>' in index
+
+
+def test_how_staff_verified_her_identity_and_who_looked_are_in_her_export(
+    alice: Customer, export_storage_dir: Path, support_user: Any
+) -> None:
+    access_request = new_request(
+        alice, channel=AccessRequest.Channel.PHONE, identity_verification="Ringte fra registrert nummer"
+    )
+    AuditEvent.record(AuditEvent.Kind.CUSTOMER_VIEWED, actor=support_user, customer_id=alice.pk, target=alice)
+    data = json.loads(read_export(export_build(access_request=access_request))["data.json"])  # type: ignore[arg-type]
+    [request_row] = data["categories"]["access_request_exports"]["tables"][0]["rows"]
+    assert request_row["identity_verification"] == "Ringte fra registrert nummer"
+    events = data["categories"]["sessions_and_audit"]["tables"][0]["rows"]
+    assert support_user.pk in [event["actor"] for event in events]
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_escaped(
+    alice: Customer, export_storage_dir: Path
+) -> None:
+    formulas = ['=HYPERLINK("https://evil.example")', "+47 91234567", "-2+3", "@SUM(A1)", "\tTab", "\rCR"]
+    for text in formulas:
+        CorrespondenceFactory.create(customer=alice, subject=text)
+    files = read_export(export_build(access_request=new_request(alice)))  # type: ignore[arg-type]
+    rows = csv_rows(files["correspondence.csv"])
+    subjects = [dict(zip(rows[0], row, strict=True))["subject"] for row in rows[1:]]
+    assert sorted(subjects) == sorted("'" + text for text in formulas)
+    # data.json is no spreadsheet: it keeps the texts as they are.
+    data = json.loads(files["data.json"])
+    assert sorted(
+        row["subject"] for row in data["categories"]["correspondence"]["tables"][0]["rows"]
+    ) == sorted(formulas)
+
+
+def test_processor_cells_are_escaped_and_numbers_are_not() -> None:
+    assert export.csv_cell("=1+1") == "'=1+1"
+    assert export.csv_cell("Hei") == "Hei"
+    assert export.csv_cell(-5) == "-5"
+    assert export.csv_cell(Decimal("-311.25")) == "-311.25"
+
+
+def test_every_file_in_the_zip_is_dated_when_the_export_was_made(
+    alices_export: AccessRequest,
+) -> None:
+    with storages["default"].open(alices_export.export_name, "rb") as stored:
+        archive = zipfile.ZipFile(io.BytesIO(stored.read()))
+    made = timezone.localtime(alices_export.ready_at)
+    for info in archive.infolist():
+        when = datetime(*info.date_time, tzinfo=made.tzinfo)
+        assert timedelta(0) <= made.replace(microsecond=0) - when <= timedelta(minutes=1), info.filename
+        assert info.external_attr >> 16 == 0o644
+
+
+def test_file_names_say_what_is_in_them(files: dict[str, bytes]) -> None:
+    for name in ("customers.csv", "contacts.csv", "users.csv", "invoices.csv", "invoice-lines.csv"):
+        assert name in files
+    assert {"payments.csv", "correspondence.csv", "legal-holds.csv", "audit-events.csv"} <= set(files)
+    assert not [
+        name for name in files if "." in name.removesuffix(".csv").removesuffix(".json").removesuffix(".html")
+    ]

@@ -85,3 +85,11 @@ def test_python_stdnum_agrees_with_the_written_rule_on_200_000_random_numbers() 
     assert disagreements == []
     # Enough of both kinds to mean something: about one number in eleven is valid.
     assert 15_000 < sum(map(valid_by_the_written_rule, numbers)) < 22_000
+
+
+@pytest.mark.parametrize("number", ["٩٢٣٦٠٩٠١٦", "９２３６０９０１６", "92360901６"])
+def test_only_ascii_digits_make_an_organisation_number(number: str) -> None:
+    # Python's isdigit() and int() take every script's digits; the registry's numbers are ASCII.
+    with pytest.raises(ValidationError) as error:
+        validate_organisation_number(number)
+    assert error.value.code == "organisation_number_length"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from processors.models import ProcessorCheck
@@ -213,3 +214,66 @@ def test_the_page_is_public(client: Client) -> None:
     response = client.get("/privacy/")
     assert response.status_code == 200
     assert "Personvernerklæring" in response.content.decode()
+
+
+RIGHTS = {
+    # The right's place on the page -> the customer page it sends her to (None: she writes to us).
+    "right-access": "access_requests:my_data",
+    "right-rectification": "access_requests:details",
+    "right-erasure": "access_requests:my_data",
+    "right-restriction": None,
+    "right-complaint": None,
+}
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        (
+            "nb",
+            (
+                "Innsyn og kopi",
+                "Retting (art. 16)",
+                "Sletting (art. 17)",
+                "Begrensning (art. 18)",
+                "Klage",
+                "Rett navn, telefon og adresse",
+                "Du får en kvittering",
+            ),
+        ),
+        (
+            "en",
+            (
+                "Insight and a copy",
+                "Correction (art. 16)",
+                "Deletion (art. 17)",
+                "Restriction (art. 18)",
+                "Complaint",
+            ),
+        ),
+    ],
+)
+def test_the_page_lists_each_right_and_how_to_use_it(
+    client: Client, language: str, words: tuple[str, ...]
+) -> None:
+    html = page(client, language)
+    rights = html[html.index('id="rights-heading"') :]
+    for word in words:
+        assert word in rights
+    for anchor, target in RIGHTS.items():
+        assert f'id="{anchor}"' in rights
+        if target is not None:
+            entry = rights[rights.index(f'id="{anchor}"') :].split("</dd>")[0]
+            assert f'href="{reverse(target)}"' in entry, anchor
+    assert "https://www.datatilsynet.no/" in rights
+
+
+def test_the_rights_the_page_offers_are_pages_a_signed_in_customer_can_use(
+    client: Client, alice: Any
+) -> None:
+    client.force_login(alice.user)
+    for target in {target for target in RIGHTS.values() if target}:
+        assert client.get(reverse(target)).status_code == 200, target
+    my_data = client.get(reverse("access_requests:my_data")).content.decode()
+    assert reverse("access_requests:details") in my_data
+    assert 'id="erasure-heading"' in my_data

@@ -23,6 +23,15 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.django_db
 
+# /healthz names each check (the drift included) only to a monitor with the configured token.
+MONITOR_TOKEN = "monitor-token-for-the-tests"
+
+
+@pytest.fixture(autouse=True)
+def _monitor_token(settings: Any) -> None:
+    settings.HEALTHZ_TOKEN = MONITOR_TOKEN
+
+
 AES256 = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
 
 
@@ -109,7 +118,9 @@ def test_the_daily_task_records_drift_that_healthz_and_the_admin_show_without_fa
     problems = processor_problems()
     assert problems and problems[0].startswith("Amazon S3: Lifecycle rule for logs/")
 
-    response = client.get("/healthz", HTTP_ACCEPT="application/json")
+    response = client.get(
+        "/healthz", HTTP_ACCEPT="application/json", HTTP_AUTHORIZATION=f"Bearer {MONITOR_TOKEN}"
+    )
 
     # Drift is a policy mismatch for staff, not an outage: the status stays 200.
     assert response.status_code == 200
@@ -119,7 +130,12 @@ def test_the_daily_task_records_drift_that_healthz_and_the_admin_show_without_fa
     ensure_server_log_lifecycle()
     assert check_processors_task() == {"s3": True}
     assert all(
-        value == "OK" for value in client.get("/healthz", HTTP_ACCEPT="application/json").json().values()
+        value == "OK"
+        for value in client.get(
+            "/healthz", HTTP_ACCEPT="application/json", HTTP_AUTHORIZATION=f"Bearer {MONITOR_TOKEN}"
+        )
+        .json()
+        .values()
     )
 
 
@@ -129,7 +145,9 @@ def test_healthz_still_answers_503_for_an_outage_next_to_drift(
     check_processors_task()
     settings.REDIS_URL = "redis://127.0.0.1:9/0"  # the discard port: nothing listens there
 
-    response = client.get("/healthz", HTTP_ACCEPT="application/json")
+    response = client.get(
+        "/healthz", HTTP_ACCEPT="application/json", HTTP_AUTHORIZATION=f"Bearer {MONITOR_TOKEN}"
+    )
 
     assert response.status_code == 503
 
@@ -137,6 +155,8 @@ def test_healthz_still_answers_503_for_an_outage_next_to_drift(
 def test_healthz_says_nothing_of_processors_when_none_is_configured(
     no_processors: None, client: Client
 ) -> None:
-    body = client.get("/healthz", HTTP_ACCEPT="application/json").json()
+    body = client.get(
+        "/healthz", HTTP_ACCEPT="application/json", HTTP_AUTHORIZATION=f"Bearer {MONITOR_TOKEN}"
+    ).json()
 
     assert not [name for name in body if name.startswith("ProcessorDrift")]

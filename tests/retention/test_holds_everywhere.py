@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
 from django.apps import apps
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import User
@@ -24,7 +25,7 @@ from django.core.files.storage import storages
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
-from access_requests.models import AccessRequest
+from access_requests.models import AccessRequest, ErasureRequest
 from audit.models import AuditEvent, UserSession
 from customers import services as customer_services
 from customers.models import Customer, Payment
@@ -146,6 +147,8 @@ def _world_of(customer: Customer) -> None:
     contact_user = UserFactory.create(username=f"contact-{customer.pk}")
     EmailAddress.objects.create(user=contact_user, email=f"k{customer.pk}@example.no", verified=True)
     ContactFactory.create(customer=customer, portal_access=True, user=contact_user)
+    for user in (customer.user, contact_user):
+        Authenticator.objects.create(user=user, type=Authenticator.Type.TOTP, data={})
     contract = ContractFactory.create(customer=customer)
     invoice = customer_services.invoice_create(
         customer=customer,
@@ -169,6 +172,9 @@ def _world_of(customer: Customer) -> None:
         single_object=True,
     )
     ProcessorJob.objects.create(processor="zendesk", kind="tickets.delete", customer_id=customer.pk)
+    ErasureRequest.objects.create(
+        customer=customer, former_customer_id=customer.pk, status=ErasureRequest.Status.REJECTED
+    )
 
 
 def _rows_about(model: type[models.Model], customer: Customer) -> list[object]:

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.db import IntegrityError, connection, transaction
@@ -231,8 +232,15 @@ def test_events_hold_ids_only(client: Client, staff: Any, customer: Customer) ->
         "customer_id",
         "object_type",
         "object_id",
+        "changed_fields",
         "created_at",
     }
+    # changed_fields names fields of the model the event is about, never their values.
+    for object_type, changed in AuditEvent.objects.exclude(changed_fields=[]).values_list(
+        "object_type", "changed_fields"
+    ):
+        names = {field.name for field in apps.get_model(object_type)._meta.get_fields()}
+        assert set(changed) <= names, (object_type, changed)
 
 
 def test_an_event_cannot_be_changed(staff: Any, customer: Customer) -> None:

@@ -87,7 +87,7 @@ PAGES: dict[str, tuple[Callable[[Client, Any], Any], int, bool]] = {
     "customer changelist": (_as_staff("admin:customers_customer_changelist"), 200, True),
     "customer change page": (_as_staff("admin:customers_customer_change", record=True), 200, True),
     "audit trail": (_as_staff("admin:audit_auditevent_changelist"), 200, True),
-    "two-factor setup": (_as_customer("/accounts/2fa/"), 200, True),
+    "two-factor setup": (_as_staff("mfa_index"), 200, True),  # staff only: customers get 404
 }
 
 
