@@ -233,7 +233,7 @@ def test_migrations_run_once_before_any_portal_process(services: dict[str, dict[
 def test_the_buckets_exist_before_anything_writes_to_them(services: dict[str, dict[str, Any]]) -> None:
     createbuckets = services["createbuckets"]
     assert dependencies(createbuckets)["s3"]["condition"] == "service_healthy"
-    assert "exec weed server -dir=/data" in services["s3"]["command"][0]
+    assert words(services["s3"]["command"])[:2] == ["server", "-ip.bind=0.0.0.0"]
     assert words(createbuckets["command"]) == ["python", "-m", "portal.compose_buckets"]
     # The job creates the very bucket the portal is told to use.
     portal_bucket = services["web"]["environment"]["AWS_STORAGE_BUCKET_NAME"]
@@ -245,7 +245,7 @@ def test_the_buckets_exist_before_anything_writes_to_them(services: dict[str, di
 
 # The majors CI runs the suite against (.ci/run uses the machine's PostgreSQL 15 and Redis 7).
 SUITE_MAJORS = {"postgres": "15", "redis": "7"}
-# A published SeaweedFS release (Docker Hub chrislusf/seaweedfs, tag 4.09); never `latest`.
+# A published SeaweedFS release (Docker Hub chrislusf/seaweedfs, tag 4.44); never `latest`.
 S3_IMAGE = re.compile(r"chrislusf/seaweedfs:\d+\.\d+")
 
 
@@ -261,15 +261,34 @@ def test_the_s3_server_is_a_maintained_one_at_a_pinned_release(services: dict[st
     assert not any("minio" in str(service.get("image", "")) for service in services.values())
 
 
-def test_the_portals_s3_identity_may_use_its_two_buckets_only(services: dict[str, dict[str, Any]]) -> None:
-    script = services["s3"]["command"][0]
-    identities = script.split("<<IDENTITIES\n", 1)[1].split("IDENTITIES\n", 1)[0]
-    portal = identities.split('"name": "portal-app"', 1)[1]
-    actions = re.findall(r'"(\w+(?::[^"]*)?)"', portal.split('"actions":', 1)[1])
-    assert actions, portal
-    assert all(action.split(":", 1)[1] in {"$$EXPORT_BUCKET", "$$LOG_BUCKET"} for action in actions), actions
+def s3_identities(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The identities file as SeaweedFS reads it, with the defaults compose fills in."""
+    content = compose["configs"]["s3-identities"]["content"]
+    filled = re.sub(r"\$\{([A-Z0-9_]+):-([^}]*)\}", r"\2", content)
+    filled = re.sub(r"\$\{([A-Z0-9_]+):\?[^}]*\}", r"<\1>", filled)
+    return {identity["name"]: identity for identity in json.loads(filled)["identities"]}
+
+
+def test_the_portals_s3_identity_may_use_its_two_buckets_only(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    identities = s3_identities(compose)
+    portal = identities["portal-app"]
+    assert portal["credentials"] == [
+        {"accessKey": "<AWS_ACCESS_KEY_ID>", "secretKey": "<AWS_SECRET_ACCESS_KEY>"}
+    ]
+    buckets = {action.split(":", 1)[1] for action in portal["actions"] if ":" in action}
+    assert buckets == {"portal-exports", "portal-server-logs"}
+    assert all(":" in action for action in portal["actions"]), "an action on every bucket"
     # Only the log bucket's lifecycle rule is the portal's to keep.
-    assert [action for action in actions if action.startswith("Admin")] == ["Admin:$$LOG_BUCKET"]
+    assert [action for action in portal["actions"] if action.startswith("Admin")] == [
+        "Admin:portal-server-logs"
+    ]
+    assert identities["administrator"]["credentials"][0]["accessKey"] == "<S3_ADMIN_ACCESS_KEY>"
+    assert services["s3"]["configs"] == [
+        {"source": "s3-identities", "target": "/etc/seaweedfs/identities.json"}
+    ]
+    assert "-s3.config=/etc/seaweedfs/identities.json" in services["s3"]["command"]
     # The administrator's keys reach the S3 server and the bucket job, never a portal process.
     for name in APP_SERVICES:
         assert not interpolated_names(services[name]["environment"]) & {
@@ -277,6 +296,20 @@ def test_the_portals_s3_identity_may_use_its_two_buckets_only(services: dict[str
             "S3_ADMIN_SECRET_KEY",
         }
     assert services["createbuckets"]["environment"]["AWS_ACCESS_KEY_ID"].startswith("${S3_ADMIN_ACCESS_KEY")
+    # The job makes the buckets the identities name.
+    assert (
+        services["createbuckets"]["environment"]["EXPORT_BUCKET"]
+        == "${AWS_STORAGE_BUCKET_NAME:-portal-exports}"
+    )
+    assert (
+        services["createbuckets"]["environment"]["LOG_BUCKET"] == "${SERVER_LOGS_BUCKET:-portal-server-logs}"
+    )
+
+
+def test_the_s3_server_runs_through_its_images_entrypoint(services: dict[str, dict[str, Any]]) -> None:
+    # The image's entrypoint drops root and sets the single-node defaults (uncapped volumes).
+    assert "entrypoint" not in services["s3"]
+    assert services["s3"]["command"][:1] == ["server"]
 
 
 def test_download_links_are_signed_for_the_published_s3_port(
