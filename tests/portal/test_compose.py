@@ -40,6 +40,7 @@ SECRETS = {
     "POSTGRES_PASSWORD",
     "AWS_SECRET_ACCESS_KEY",
     "S3_ADMIN_SECRET_KEY",
+    "S3_SSE_KEY",
 }
 # ${NAME}, ${NAME:-default}, ${NAME:?message}, $NAME; `$$` is a literal dollar sign.
 INTERPOLATION = re.compile(r"\$\$|\$\{?([A-Za-z_][A-Za-z0-9_]*)")
@@ -304,6 +305,11 @@ def test_the_portals_s3_identity_may_use_its_two_buckets_only(
     assert (
         services["createbuckets"]["environment"]["LOG_BUCKET"] == "${SERVER_LOGS_BUCKET:-portal-server-logs}"
     )
+
+
+def test_the_s3_server_has_a_key_to_encrypt_exports_at_rest(services: dict[str, dict[str, Any]]) -> None:
+    # The portal writes with ServerSideEncryption=AES256; SeaweedFS turns SSE-S3 off without a key.
+    assert services["s3"]["environment"]["WEED_S3_SSE_KEY"] == "${S3_SSE_KEY:?set S3_SSE_KEY}"
 
 
 def test_the_s3_server_runs_through_its_images_entrypoint(services: dict[str, dict[str, Any]]) -> None:
