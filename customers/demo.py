@@ -24,12 +24,15 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+import pglock
+from dateutil.relativedelta import relativedelta
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import Group, User
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 from faker import Faker
+from stdnum import luhn
 
 from customers import services
 from customers.models import (
@@ -229,8 +232,8 @@ def demo_customers() -> CustomerQuerySet:
 def demo_seed(*, today: date | None = None) -> DemoReport:
     """Create the demo customers and logins unless they exist; report what the demo set holds."""
     today = today or timezone.localdate()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
+    # Waits for a concurrent run (pg_advisory_xact_lock); released when this transaction ends.
+    pglock.advisory(_ADVISORY_LOCK_KEY, xact=True).acquire()
     created = not demo_customers().exists()
     portal_customer = None
     if created:
@@ -726,27 +729,15 @@ def _ensure_user(
 
 
 def _add_months(day: date, months: int) -> date:
-    # Hand-written because python-dateutil is not a direct dependency; billing days past the 28th
-    # fall back to the month's last day, as a monthly subscription does.
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    for candidate in (day.day, 30, 29, 28):
-        try:
-            return date(year, month, candidate)
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
+    # Billing days past the 28th fall back to the month's last day, as a monthly subscription does.
+    # (retention.windows.add_months does the same, but customers imports no other app.)
+    return day + relativedelta(months=months)
 
 
 def _kid(number: int) -> str:
     """A KID (customer identification number) for the invoice: its number with a mod-10 (Luhn)
     check digit, the form Norwegian banks accept for OCR payments."""
-    digits = [int(digit) for digit in str(number)]
-    total = 0
-    for position, digit in enumerate(reversed(digits)):
-        doubled = digit * 2 if position % 2 == 0 else digit
-        total += doubled - 9 if doubled > 9 else doubled
-    return f"{number}{(10 - total % 10) % 10}"
+    return f"{number}{luhn.calc_check_digit(str(number))}"
 
 
 def _ascii_slug(text: str) -> str:

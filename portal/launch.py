@@ -279,7 +279,7 @@ def run(port: int) -> int:
     with instance_lock(), services(publish=True) as service_environment:
         environment = embedded_environment(service_environment)
         manage("migrate", "--noinput", environment=environment)
-        manage("seed_demo", environment=environment)
+        manage("seed_demo", "--if-debug", environment=environment)
         say(f"the portal answers on http://127.0.0.1:{port}/ (staff: http://127.0.0.1:{port}/admin/)")
         python = sys.executable
         supervisor = Supervisor(

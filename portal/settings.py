@@ -182,6 +182,9 @@ MEDIA_URL = "/media/"
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
 AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
 AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="eu-north-1")
+# The S3 endpoint as customers' browsers reach it, when it differs from AWS_S3_ENDPOINT_URL (the
+# container stack): download links are signed for it (access_requests/storage.py).
+AWS_S3_PUBLIC_ENDPOINT_URL = env.str("AWS_S3_PUBLIC_ENDPOINT_URL", default="") or None
 if AWS_STORAGE_BUCKET_NAME:
     default_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
+import pglock
 from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -62,22 +63,25 @@ class PurgeRefused(ValueError):
 
 
 def _lock_key(name: str) -> int:
+    # The key every portal version has used for this lock (crc32, not pglock's sha256 of a string
+    # id): during a rolling deploy an old and a new worker still exclude each other.
     return zlib.crc32(f"portal:{name}".encode())
 
 
 @contextmanager
 def advisory_lock(name: str) -> Iterator[bool]:
-    """Try to take a session-level advisory lock; yields whether it was taken."""
-    key = _lock_key(name)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-        acquired = bool(cursor.fetchone()[0])
+    """Try to take a session-level advisory lock, at once (pg_try_advisory_lock); yields whether
+    it was taken, and releases it on the way out."""
+    # pglock's acquire()/release(), not its context manager: inside a transaction that one runs the
+    # body in a savepoint, which would roll back the FAILED PurgeRun a failing run records before it
+    # re-raises (an erasure on request runs inside the caller's transaction).
+    lock = pglock.advisory(_lock_key(name), timeout=0)
+    acquired = lock.acquire()
     try:
         yield acquired
     finally:
         if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+            lock.release()
 
 
 def _without_jit() -> None:

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.contrib.auth.models import Group, User
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import models, transaction
 from django.db.models import Sum
 from django.test import override_settings
+from stdnum import luhn
 
 from customers.demo import ACCOUNTING_YEARS, DEMO_PASSWORD, demo_customers
 from customers.models import (
@@ -33,6 +38,7 @@ from customers.validators import validate_organisation_number
 
 pytestmark = pytest.mark.django_db
 
+BASE_DIR = Path(__file__).resolve().parents[2]
 TODAY = date(2026, 3, 15)
 STAFF_LOGINS = {"support": "Support", "billing": "Billing", "privacy-officer": "Privacy officer"}
 
@@ -44,6 +50,12 @@ FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = FAST_HASHERS
+
+
+@pytest.fixture(autouse=True)
+def _a_development_checkout(settings: Any) -> None:
+    # The suite runs with production settings; the demo set is for DEBUG on only.
+    settings.DEBUG = True
 
 
 def seed_demo(*, today: date = TODAY) -> str:
@@ -59,7 +71,11 @@ def seed_demo(*, today: date = TODAY) -> str:
 def demo_set_output(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
     """One demo set for a class of read-only tests, since seeding takes seconds. Each test still
     runs in its own savepoint; the whole set is rolled back when the class is done."""
-    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_HASHERS), transaction.atomic():
+    with (
+        django_db_blocker.unblock(),
+        override_settings(PASSWORD_HASHERS=FAST_HASHERS, DEBUG=True),
+        transaction.atomic(),
+    ):
         yield seed_demo()
         transaction.set_rollback(True)
 
@@ -120,6 +136,38 @@ def customers_by_group(*, today: date) -> dict[str, list[Customer]]:
         else:
             groups["expired"].append(customer)
     return groups
+
+
+def test_it_refuses_to_run_with_debug_off_and_creates_nothing(settings: Any) -> None:
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="only with DEBUG on"):
+        call_command("seed_demo", stdout=io.StringIO())
+    assert not Customer.objects.exists()
+    assert not User.objects.exists()
+
+
+def test_manage_py_exits_non_zero_with_one_clear_line_when_debug_is_off() -> None:
+    environment = {**os.environ, "DEBUG": "0"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "seed_demo"],
+        cwd=BASE_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "CommandError: seed_demo loads demo data" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_make_run_loads_nothing_with_debug_off(settings: Any) -> None:
+    settings.DEBUG = False
+    out = io.StringIO()
+    call_command("seed_demo", "--if-debug", stdout=out)
+    assert out.getvalue() == "DEBUG is off: no demo data loaded.\n"
+    assert not Customer.objects.exists()
 
 
 @pytest.mark.parametrize("today", [TODAY, date(2027, 1, 1), date(2028, 2, 29)])
@@ -233,6 +281,16 @@ class TestOneDemoSet:
             assert note.total_amount == -credited.total_amount
             assert note.issued_on >= credited.issued_on
             assert not credited.payments.exists()
+
+    def test_payments_carry_the_invoices_kid_with_its_luhn_check_digit(self, seeded: str) -> None:
+        payments = Payment.objects.filter(invoice__customer__in=demo_customers()).select_related("invoice")
+        assert payments.exists()
+        for payment in payments:
+            assert (
+                payment.reference
+                == f"{payment.invoice.number}{luhn.calc_check_digit(str(payment.invoice.number))}"
+            )
+            assert luhn.is_valid(payment.reference)
 
     def test_payments_never_exceed_the_invoice_and_some_invoices_are_open(self, seeded: str) -> None:
         invoices = Invoice.objects.filter(kind=Invoice.Kind.INVOICE).annotate(paid=Sum("payments__amount"))

@@ -1,7 +1,10 @@
+import random
+
 import pytest
 from django.core.exceptions import ValidationError
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from stdnum.no import orgnr as stdnum_orgnr
 
 from customers.validators import (
     normalize_organisation_number,
@@ -53,6 +56,35 @@ def test_every_number_is_valid_with_exactly_its_computed_check_digit(first_eight
         else:
             with pytest.raises(ValidationError):
                 validate_organisation_number(candidate)
+
+
+# The oracle for python-stdnum: the Brønnøysund rule written out (customers.validators keeps it to
+# make numbers for the demo set and the factories), which the library must agree with on any nine
+# digits. Both say valid for exactly the numbers whose last digit is the check digit of the first eight.
+def valid_by_the_written_rule(number: str) -> bool:
+    return organisation_number_check_digit(number[:8]) == int(number[8])
+
+
+@settings(max_examples=3000)
+@given(st.text(alphabet="0123456789", min_size=9, max_size=9))
+def test_python_stdnum_agrees_with_the_written_rule(number: str) -> None:
+    assert stdnum_orgnr.is_valid(number) == valid_by_the_written_rule(number)
+    try:
+        validate_organisation_number(number)
+    except ValidationError:
+        accepted = False
+    else:
+        accepted = True
+    assert accepted == valid_by_the_written_rule(number)
+
+
+def test_python_stdnum_agrees_with_the_written_rule_on_200_000_random_numbers() -> None:
+    generator = random.Random(2026)
+    numbers = [f"{generator.randrange(10**9):09d}" for _ in range(200_000)]
+    disagreements = [n for n in numbers if stdnum_orgnr.is_valid(n) != valid_by_the_written_rule(n)]
+    assert disagreements == []
+    # Enough of both kinds to mean something: about one number in eleven is valid.
+    assert 15_000 < sum(map(valid_by_the_written_rule, numbers)) < 22_000
 
 
 @pytest.mark.parametrize("number", ["٩٢٣٦٠٩٠١٦", "９２３６０９０１６", "92360901６"])

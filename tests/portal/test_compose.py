@@ -39,8 +39,8 @@ SECRETS = {
     "DJANGO_SECRET_KEY",
     "POSTGRES_PASSWORD",
     "AWS_SECRET_ACCESS_KEY",
-    "MINIO_ROOT_PASSWORD",
-    "MINIO_KMS_SECRET_KEY",
+    "S3_ADMIN_SECRET_KEY",
+    "S3_SSE_KEY",
 }
 # ${NAME}, ${NAME:-default}, ${NAME:?message}, $NAME; `$$` is a literal dollar sign.
 INTERPOLATION = re.compile(r"\$\$|\$\{?([A-Za-z_][A-Za-z0-9_]*)")
@@ -215,7 +215,7 @@ def test_every_dependency_can_report_that_it_is_ready(services: dict[str, dict[s
 
 @pytest.mark.parametrize(
     ("service", "probe"),
-    [("postgres", "pg_isready"), ("redis", "redis-cli ping"), ("minio", "mc ready"), ("web", "/healthz")],
+    [("postgres", "pg_isready"), ("redis", "redis-cli ping"), ("s3", ":9000/healthz"), ("web", "/healthz")],
 )
 def test_healthchecks_ask_the_right_question(
     services: dict[str, dict[str, Any]], service: str, probe: str
@@ -233,14 +233,109 @@ def test_migrations_run_once_before_any_portal_process(services: dict[str, dict[
 
 def test_the_buckets_exist_before_anything_writes_to_them(services: dict[str, dict[str, Any]]) -> None:
     createbuckets = services["createbuckets"]
-    assert dependencies(createbuckets)["minio"]["condition"] == "service_healthy"
-    assert services["minio"]["command"][:2] == ["server", "/data"]
+    assert dependencies(createbuckets)["s3"]["condition"] == "service_healthy"
+    assert words(services["s3"]["command"])[:2] == ["server", "-ip.bind=0.0.0.0"]
+    assert words(createbuckets["command"]) == ["python", "-m", "portal.compose_buckets"]
     # The job creates the very bucket the portal is told to use.
     portal_bucket = services["web"]["environment"]["AWS_STORAGE_BUCKET_NAME"]
     assert createbuckets["environment"]["EXPORT_BUCKET"] == portal_bucket
     assert createbuckets["environment"]["LOG_BUCKET"]
     for name in ("web", "worker"):
         assert dependencies(services[name])["createbuckets"]["condition"] == "service_completed_successfully"
+
+
+# The majors CI runs the suite against (.ci/run uses the machine's PostgreSQL 15 and Redis 7).
+SUITE_MAJORS = {"postgres": "15", "redis": "7"}
+# A published SeaweedFS release (Docker Hub chrislusf/seaweedfs, tag 4.44); never `latest`.
+S3_IMAGE = re.compile(r"chrislusf/seaweedfs:\d+\.\d+")
+
+
+def test_the_databases_run_the_majors_the_suite_runs_against(services: dict[str, dict[str, Any]]) -> None:
+    for name, major in SUITE_MAJORS.items():
+        image = services[name]["image"]
+        assert image == f"{name}:{major}" or image.startswith(f"{name}:{major}."), image
+
+
+def test_the_s3_server_is_a_maintained_one_at_a_pinned_release(services: dict[str, dict[str, Any]]) -> None:
+    image = services["s3"]["image"]
+    assert S3_IMAGE.fullmatch(image), f"{image}: pin a SeaweedFS release, not a moving tag"
+    assert not any("minio" in str(service.get("image", "")) for service in services.values())
+
+
+def s3_identities(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The identities file as SeaweedFS reads it, with the defaults compose fills in."""
+    content = compose["configs"]["s3-identities"]["content"]
+    filled = re.sub(r"\$\{([A-Z0-9_]+):-([^}]*)\}", r"\2", content)
+    filled = re.sub(r"\$\{([A-Z0-9_]+):\?[^}]*\}", r"<\1>", filled)
+    return {identity["name"]: identity for identity in json.loads(filled)["identities"]}
+
+
+def test_the_portals_s3_identity_may_use_its_two_buckets_only(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    identities = s3_identities(compose)
+    portal = identities["portal-app"]
+    assert portal["credentials"] == [
+        {"accessKey": "<AWS_ACCESS_KEY_ID>", "secretKey": "<AWS_SECRET_ACCESS_KEY>"}
+    ]
+    buckets = {action.split(":", 1)[1] for action in portal["actions"] if ":" in action}
+    assert buckets == {"portal-exports", "portal-server-logs"}
+    assert all(":" in action for action in portal["actions"]), "an action on every bucket"
+    # Only the log bucket's lifecycle rule is the portal's to keep.
+    assert [action for action in portal["actions"] if action.startswith("Admin")] == [
+        "Admin:portal-server-logs"
+    ]
+    assert identities["administrator"]["credentials"][0]["accessKey"] == "<S3_ADMIN_ACCESS_KEY>"
+    assert services["s3"]["configs"] == [
+        {"source": "s3-identities", "target": "/etc/seaweedfs/identities.json"}
+    ]
+    assert "-s3.config=/etc/seaweedfs/identities.json" in services["s3"]["command"]
+    # The administrator's keys reach the S3 server and the bucket job, never a portal process.
+    for name in APP_SERVICES:
+        assert not interpolated_names(services[name]["environment"]) & {
+            "S3_ADMIN_ACCESS_KEY",
+            "S3_ADMIN_SECRET_KEY",
+        }
+    assert services["createbuckets"]["environment"]["AWS_ACCESS_KEY_ID"].startswith("${S3_ADMIN_ACCESS_KEY")
+    # The job makes the buckets the identities name.
+    assert (
+        services["createbuckets"]["environment"]["EXPORT_BUCKET"]
+        == "${AWS_STORAGE_BUCKET_NAME:-portal-exports}"
+    )
+    assert (
+        services["createbuckets"]["environment"]["LOG_BUCKET"] == "${SERVER_LOGS_BUCKET:-portal-server-logs}"
+    )
+
+
+def test_the_s3_server_has_a_key_to_encrypt_exports_at_rest(services: dict[str, dict[str, Any]]) -> None:
+    # The portal writes with ServerSideEncryption=AES256; SeaweedFS turns SSE-S3 off without a key.
+    assert services["s3"]["environment"]["WEED_S3_SSE_KEY"] == "${S3_SSE_KEY:?set S3_SSE_KEY}"
+
+
+def test_the_s3_server_runs_through_its_images_entrypoint(services: dict[str, dict[str, Any]]) -> None:
+    # The image's entrypoint drops root and sets the single-node defaults (uncapped volumes).
+    assert "entrypoint" not in services["s3"]
+    assert services["s3"]["command"][:1] == ["server"]
+
+
+def test_download_links_are_signed_for_the_published_s3_port(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    public = re.fullmatch(
+        r"\$\{AWS_S3_PUBLIC_ENDPOINT_URL:-(.*)\}", compose["x-portal-env"]["AWS_S3_PUBLIC_ENDPOINT_URL"]
+    )
+    assert public, "AWS_S3_PUBLIC_ENDPOINT_URL needs a default a browser on this machine reaches"
+    assert public.group(1) == "http://localhost:9000"
+    assert "127.0.0.1:9000:9000" in services["s3"]["ports"]
+    # The address the portal writes to is one only the containers resolve.
+    assert compose["x-portal-env"]["AWS_S3_ENDPOINT_URL"] != public.group(1)
+
+
+def test_the_first_employee_command_is_documented_and_exists() -> None:
+    header = COMPOSE_FILE.read_text(encoding="utf-8").split("\nname:", 1)[0]
+    assert "python manage.py create_staff" in header
+    assert "two-factor" in header
+    assert (ROOT / "portal" / "management" / "commands" / "create_staff.py").exists()
 
 
 # --- Processes -----------------------------------------------------------------------------------
@@ -269,9 +364,7 @@ def test_web_serves_the_image_command_gunicorn(services: dict[str, dict[str, Any
 def test_service_images(services: dict[str, dict[str, Any]]) -> None:
     assert services["postgres"]["image"] == "postgres:15"
     assert services["redis"]["image"] == "redis:7"
-    assert services["minio"]["image"].startswith("minio/minio")
-    assert services["createbuckets"]["image"].startswith("minio/mc")
-    images = {services[name]["image"] for name in APP_SERVICES}
+    images = {services[name]["image"] for name in (*APP_SERVICES, "createbuckets")}
     assert len(images) == 1, f"portal services run different images: {images}"
     assert all(services[name]["build"] == "." for name in APP_SERVICES)
 
@@ -309,7 +402,7 @@ def test_portal_environment_is_production_shaped(compose: dict[str, Any]) -> Non
     assert environment["DATABASE_URL"].startswith("postgres://")
     assert "@postgres:5432/" in environment["DATABASE_URL"]
     assert environment["REDIS_URL"].startswith("redis://redis:6379/")
-    assert environment["AWS_S3_ENDPOINT_URL"] == "http://minio:9000"
+    assert environment["AWS_S3_ENDPOINT_URL"] == "http://s3:9000"
     # The web healthcheck asks for http://localhost:8000/healthz; Django must accept that host.
     default_hosts = re.fullmatch(r"\$\{ALLOWED_HOSTS:-(.*)\}", environment["ALLOWED_HOSTS"])
     assert default_hosts and "localhost" in default_hosts.group(1).split(",")
@@ -387,8 +480,13 @@ def test_dockerfile_builds_the_production_image() -> None:
     keywords = [keyword for keyword, _ in instructions]
     assert instructions[0] == ("FROM", "python:3.12-slim")
     runs = [rest for keyword, rest in instructions if keyword == "RUN"]
-    assert any("pip install" in run and "uv" in run.split() for run in runs)
-    assert any("uv sync --frozen --no-dev" in run for run in runs)
+    # The uv that writes uv.lock reads it: the Makefile's UV_VERSION is the Dockerfile's.
+    assert any("pip install" in run and '"uv==${UV_VERSION}"' in run.split() for run in runs)
+    makefile_uv = re.search(r"^UV_VERSION \?= (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert makefile_uv and ("ARG", f"UV_VERSION={makefile_uv.group(1)}") in instructions
+    # The lock as it is (refused when stale), runtime packages only (tests/portal/test_dependencies.py).
+    assert any("uv sync --locked --no-default-groups" in run for run in runs)
+    assert not any("--frozen" in run for run in runs)
     # Dependencies are installed from the lock file before the app is copied in (layer caching).
     copies = [rest for keyword, rest in instructions if keyword == "COPY"]
     assert copies[0] == "pyproject.toml uv.lock ./"
