@@ -33,6 +33,7 @@ from audit.models import AuditEvent
 from customers.models import Customer
 from portal.celery import app as celery_app
 from tests.access_requests.conftest import issue_invoice
+from tests.browser_axe import serious_violations
 from tests.access_requests.portal_fixtures import local_exports
 from tests.factories import CorrespondenceFactory
 from tests.processors.conftest import fake_workspace, fake_zendesk
@@ -289,8 +290,10 @@ def test_kari_asks_for_her_data_to_be_deleted_confirms_with_the_code_and_reads_t
     page.click("form.sign-in button[type=submit]")
     page.wait_for_url(f"{live_server.url}/my-data/")
 
+    assert serious_violations(page) == [], page.url
     page.click("#erasure-heading ~ form button")
     page.wait_for_url(re.compile(r".*/my-data/erasure/[0-9a-f-]{36}/$"))
+    assert serious_violations(page) == [], page.url
     (code_mail,) = [
         m for m in mail.outbox if "sletting" in m.subject.lower() and m.to == ["kari@nordmann.example.no"]
     ]
@@ -315,6 +318,7 @@ def test_kari_asks_for_her_data_to_be_deleted_confirms_with_the_code_and_reads_t
                 break
             page.wait_for_timeout(1000)
     assert page.get_attribute("#erasure", "data-status") == "done"
+    assert serious_violations(page) == [], page.url
     receipt_text = page.inner_text("#erasure")
     # The browser asks for English (en-GB).
     assert "Invoices 2024 (1," in receipt_text

@@ -1,9 +1,7 @@
 """In a real browser (Debian's Chromium), a new employee signs in for the first time: the password
 once, the authenticator app set up from a readable secret, the recovery codes with a way on, the
 admin index. Each page is in the portal's look with `lang` set, and there is one password prompt
-and one code prompt.
-
-(axe is not run here: no copy of axe-core is installed, and nothing is fetched from a CDN.)
+and one code prompt, and axe finds nothing serious or critical on any of them.
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ from tests.access_requests.test_browser import (
     launch_browser,
     playwright,
 )
+from tests.browser_axe import serious_violations
 from tests.security.sign_in import code_for_secret
 
 __all__ = [
@@ -52,6 +51,7 @@ def _in_the_portals_look(page: Any, language: str) -> None:
     )
     font = page.evaluate("getComputedStyle(document.body).fontFamily")
     assert "Times" not in font
+    assert serious_violations(page) == [], page.url
 
 
 @pytest.mark.django_db(transaction=True)
@@ -92,6 +92,7 @@ def test_a_new_employee_signs_in_once_sets_up_the_app_and_reaches_the_admin(
 
     page.wait_for_url(f"{live_server.url}/admin/")
     assert page.locator("#content").count() == 1  # the admin index, no prompt in front of it
+    assert serious_violations(page) == [], page.url
     seen.append(_prompts(page))
 
     assert [prompt["password"] for prompt in seen] == [1, 0, 0, 0]
