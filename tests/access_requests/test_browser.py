@@ -33,8 +33,8 @@ from audit.models import AuditEvent
 from customers.models import Customer
 from portal.celery import app as celery_app
 from tests.access_requests.conftest import issue_invoice
-from tests.browser_axe import serious_violations
 from tests.access_requests.portal_fixtures import local_exports
+from tests.browser_axe import serious_violations
 from tests.factories import CorrespondenceFactory
 from tests.processors.conftest import fake_workspace, fake_zendesk
 
