@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -61,11 +62,19 @@ def _load(access_request_id: Any) -> AccessRequest | None:
     return AccessRequest.objects.select_related("customer").filter(pk=access_request_id).first()
 
 
-def _render(kind: str, context: dict[str, Any], languages: tuple[str, ...]) -> tuple[str, str, str]:
-    """Subject, text and HTML body, each language after the other."""
+def _render(
+    kind: str,
+    context: dict[str, Any],
+    languages: tuple[str, ...],
+    per_language: Callable[[], dict[str, Any]] | None = None,
+) -> tuple[str, str, str]:
+    """Subject, text and HTML body, each language after the other. `per_language` adds what must
+    be worded in each language itself (an erasure's receipt), called with that language active."""
     subjects, texts, sections = [], [], []
+    shared = context
     for language in languages:
         with translation.override(language):
+            context = {**shared, **per_language()} if per_language else shared
             subjects.append(str(SUBJECTS[kind]) % context)
             texts.append(render_to_string(f"{TEMPLATE_DIRECTORY}/{kind}.txt", context).strip())
             sections.append(
@@ -80,10 +89,17 @@ def _render(kind: str, context: dict[str, Any], languages: tuple[str, ...]) -> t
     return subject, text, html
 
 
-def _send(*, kind: str, context: dict[str, Any], to: list[str], languages: tuple[str, ...]) -> bool:
+def _send(
+    *,
+    kind: str,
+    context: dict[str, Any],
+    to: list[str],
+    languages: tuple[str, ...],
+    per_language: Callable[[], dict[str, Any]] | None = None,
+) -> bool:
     if not to:
         return False
-    subject, text, html = _render(kind, context, languages)
+    subject, text, html = _render(kind, context, languages, per_language)
     message = EmailMultiAlternatives(
         subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=to
     )
@@ -93,7 +109,7 @@ def _send(*, kind: str, context: dict[str, Any], to: list[str], languages: tuple
     except Exception as error:
         # The kind of error only: an SMTP refusal names the recipient's address.
         logger.error(
-            "could not send the %s e-mail for access request %s: %s",
+            "could not send the %s e-mail for request %s: %s",
             kind,
             context["reference"],
             type(error).__name__,
@@ -223,41 +239,13 @@ def notify_erasure_done(*, erasure_request_id: Any, to: list[str]) -> bool:
     erasure_request = ErasureRequest.objects.filter(pk=erasure_request_id).first()
     if erasure_request is None:
         return False
-    subjects, texts, sections = [], [], []
-    for language in CUSTOMER_LANGUAGES:
-        with translation.override(language):
-            context = {
-                **_erasure_context(erasure_request),
-                "summary": receipt_summary(erasure_request.receipt),
-            }
-            subjects.append(str(SUBJECTS["erasure_done"]))
-            texts.append(render_to_string(f"{TEMPLATE_DIRECTORY}/erasure_done.txt", context).strip())
-            sections.append(
-                {
-                    "language": language,
-                    "html": render_to_string(f"{TEMPLATE_DIRECTORY}/erasure_done.html", context),
-                }
-            )
-    if not to:
-        return False
-    subject = " / ".join(dict.fromkeys(subjects))
-    text = "\n\n----------------------------------------\n\n".join(texts) + "\n"
-    html = render_to_string(
-        f"{TEMPLATE_DIRECTORY}/layout.html",
-        {"sections": sections, "subject": subject, "company_name": settings.COMPANY_NAME},
+    return _send(
+        kind="erasure_done",
+        context=_erasure_context(erasure_request),
+        to=to,
+        languages=CUSTOMER_LANGUAGES,
+        per_language=lambda: {"summary": receipt_summary(erasure_request.receipt)},
     )
-    message = EmailMultiAlternatives(
-        subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=to
-    )
-    message.attach_alternative(html, "text/html")
-    try:
-        message.send()
-    except Exception as error:
-        logger.error(
-            "could not send the erasure receipt %s: %s", str(erasure_request.pk)[:8], type(error).__name__
-        )
-        return False
-    return True
 
 
 def notify_erasure_rejected(*, erasure_request_id: Any) -> bool:
