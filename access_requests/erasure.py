@@ -22,11 +22,10 @@ Invariants:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -36,7 +35,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db import transaction
-from django.db.models import Max, Min, Sum
+from django.db.models import Count, Max, Min, Sum
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
@@ -44,7 +43,7 @@ from django.utils.translation import gettext as _
 from access_requests.clock import can_extend, gdpr_due_date, gdpr_extended_due_date
 from access_requests.models import ErasureRequest
 from audit.models import AuditEvent
-from customers.models import Contact, Customer, Invoice, Payment
+from customers.models import Contact, Customer, Invoice
 from customers.relationship import RelationshipStatus
 from processors import registry
 from processors.models import ProcessorJob
@@ -161,7 +160,7 @@ def erasure_confirm(*, erasure_request: ErasureRequest, code: str, acting_user: 
             erasure_request.received_at = now
             erasure_request.due_on = gdpr_due_date(timezone.localdate(now))
             erasure_request.code_hash = ""
-            erasure_request.receipt_token_hash = receipt_token_hash(token)
+            erasure_request.receipt_token_hash = ErasureRequest.receipt_token_hash_of(token)
             erasure_request.save(
                 update_fields=["status", "received_at", "due_on", "code_hash", "receipt_token_hash"]
             )
@@ -336,10 +335,6 @@ def erasure_run(*, erasure_request_id: Any) -> ErasureAttempt | None:
     return ErasureAttempt(erasure_request, done=True)
 
 
-def receipt_token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def erasure_receipt(*, customer_id: int, since: Any) -> dict[str, Any]:
     """What was deleted (per category, from the deletion log of her erasure's runs), what was kept,
     why and until when, and what each processor confirmed: categories, counts, years and dates."""
@@ -352,19 +347,21 @@ def erasure_receipt(*, customer_id: int, since: Any) -> dict[str, Any]:
     )
     kept: list[dict[str, Any]] = []
     invoices = Invoice.objects.filter(former_customer_id=customer_id, issued_on__isnull=False)
-    span = invoices.aggregate(first=Min("issued_on"), last=Max("issued_on"))
+    span = invoices.aggregate(
+        first=Min("issued_on"),
+        last=Max("issued_on"),
+        count=Count("pk", distinct=True),
+        paid=Max("payments__paid_on"),
+    )
     if span["first"] is not None:
-        until = max(
-            accounting_deletable_on(
-                [issued_on, *(paid for paid in payments if paid is not None)], periods=periods
-            )
-            for issued_on, payments in _vouchers(invoices)
-        ) - timedelta(days=1)
+        # The latest voucher of all her invoices decides how long the last of them is kept.
+        vouchers = [day for day in (span["last"], span["paid"]) if day is not None]
+        until = accounting_deletable_on(vouchers, periods=periods) - timedelta(days=1)
         kept.append(
             {
                 "kind": "invoices",
                 "category": "invoices",
-                "count": invoices.count(),
+                "count": span["count"],
                 "first_year": span["first"].year,
                 "last_year": span["last"].year,
                 "until": until.isoformat(),
@@ -404,16 +401,6 @@ def erasure_receipt(*, customer_id: int, since: Any) -> dict[str, Any]:
         "processors": processors,
         "finished_at": timezone.now().isoformat(),
     }
-
-
-def _vouchers(invoices: Any) -> Iterator[tuple[date, list[date | None]]]:
-    payments: dict[int, list[date | None]] = {}
-    for invoice_id, paid_on in Payment.objects.filter(invoice__in=invoices).values_list(
-        "invoice_id", "paid_on"
-    ):
-        payments.setdefault(invoice_id, []).append(paid_on)
-    for invoice_id, issued_on in invoices.values_list("pk", "issued_on"):
-        yield issued_on, payments.get(invoice_id, [])
 
 
 # --- Surviving a backup restore ---------------------------------------------------------------

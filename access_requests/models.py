@@ -12,6 +12,7 @@ Invariants:
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import date
 
@@ -218,6 +219,11 @@ class ErasureRequest(models.Model):
     @property
     def is_extended(self) -> bool:
         return self.extended_at is not None
+
+    @staticmethod
+    def receipt_token_hash_of(token: str) -> str:
+        """What is kept of a receipt link: its SHA-256."""
+        return hashlib.sha256(token.encode()).hexdigest()
 
     def is_overdue(self, *, today: date | None = None) -> bool:
         today = today or timezone.localdate()

@@ -284,9 +284,6 @@ def erasure_request_get_for_customer(*, customer: Customer, request_id: Any) -> 
 
 def erasure_request_get_by_token(*, token: str) -> ErasureRequest:
     """The erasure request whose receipt link this is (only the link's SHA-256 is kept); else 404."""
-    import hashlib
-
     if not 20 <= len(token) <= 100:
         raise Http404
-    digest = hashlib.sha256(token.encode()).hexdigest()
-    return get_object_or_404(ErasureRequest, receipt_token_hash=digest)
+    return get_object_or_404(ErasureRequest, receipt_token_hash=ErasureRequest.receipt_token_hash_of(token))
